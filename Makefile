@@ -1,0 +1,38 @@
+# Two commands: `make run` (set up, then run the pipeline on the bundled default data) and
+# `make test` (set up, then run the tests). Both are idempotent: setup only reinstalls when
+# pyproject.toml or constraints.txt changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Prefect runs offline with its temporary local server; its state stays in the workspace.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+export PREFECT_RESULTS_LOCAL_STORAGE_PATH ?= $(CURDIR)/.prefect/results
+export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.prefect/torchinductor
+# Real digit files (MNIST t10k, USPS) for the tests and benchmarks, when present.
+export GANTL_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: setup run test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/gantl run
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf .prefect data models metrics plots

@@ -1,0 +1,3 @@
+from gantl.cli import app
+
+app(prog_name="gantl")

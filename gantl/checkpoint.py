@@ -1,0 +1,102 @@
+"""Checkpoints: safetensors weights beside a JSON manifest that says where they came from.
+
+The manifest holds the stage, its params, the hashes of its inputs, the git commit, package
+versions, seed, device, wall time, metrics and the architecture record needed to rebuild the
+model. Loading never unpickles: weights are safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+import gantl
+from gantl.errors import DataError
+from gantl.io import atomic_path, file_sha256, write_json
+from gantl.models.classifier import Architecture, Classifier
+
+WEIGHTS = "model.safetensors"
+MANIFEST = "manifest.json"
+_PACKAGES = ("torch", "torchvision", "numpy", "pyarrow", "safetensors", "pydantic")
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """HEAD's commit (suffixed `-dirty` when tracked files changed), or None outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"gantl": gantl.__version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def input_hashes(paths: dict[str, Path]) -> dict[str, str]:
+    """SHA-256 of each named input file."""
+    return {name: file_sha256(p) for name, p in paths.items()}
+
+
+def save_checkpoint(directory: Path, model: Classifier, manifest: dict[str, Any]) -> None:
+    """Write weights and manifest (with the architecture) atomically into `directory`."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(directory / WEIGHTS) as tmp:
+        save_file(state, str(tmp))
+    manifest = {
+        **manifest,
+        "architecture": model.arch.to_dict(),
+        "weights_sha256": file_sha256(directory / WEIGHTS),
+        "git_commit": git_commit(),
+        "versions": package_versions(),
+    }
+    write_json(directory / MANIFEST, manifest)
+
+
+def load_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{path}: checkpoint manifest not found (has its stage run?)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON: {exc}") from None
+
+
+def load_classifier(directory: Path) -> tuple[Classifier, dict[str, Any]]:
+    """Rebuild the classifier recorded in `directory` and load its weights (no pickle)."""
+    manifest = load_manifest(directory)
+    try:
+        arch = Architecture(**manifest["architecture"])
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{Path(directory) / MANIFEST}: bad architecture record: {exc}") from None
+    weights = Path(directory) / WEIGHTS
+    if not weights.is_file():
+        raise DataError(f"{weights}: checkpoint weights not found")
+    model = Classifier(arch)
+    model.load_state_dict(load_file(str(weights)))
+    model.eval()
+    return model, manifest

@@ -1,0 +1,164 @@
+"""Typed params: the pydantic models of params.yaml.
+
+Each stage reads its own section; every default carries a comment saying why. A bad value fails
+here, before any stage writes anything, with the file, the field path and what was expected.
+The `profile` key picks a block of overrides from `profiles` (quick for a laptop CPU, paper
+for paper-size runs on a GPU), merged into the sections before validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gantl.errors import ConfigError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExperimentConfig(_Section):
+    """Which domains take part and the name reports give the experiment."""
+
+    protocol: str  # label printed beside every figure, e.g. "mnist-usps-adda"
+    source: str  # labelled domain, a spec such as "bundled:mnist5k" (see gantl.data.specs)
+    target: str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
+    data_dir: Path | None = None  # relative domain paths resolve here (else $GANTL_DATA_DIR, cwd)
+
+    @field_validator("source", "target")
+    @classmethod
+    def _known_spec(cls, spec: str) -> str:
+        from gantl.data.specs import parse_spec  # late: keeps config importable on its own
+
+        try:
+            parse_spec(spec)
+        except ConfigError as exc:  # re-raised as ValueError so the message names the field
+            raise ValueError(str(exc)) from None
+        return spec
+
+
+class PrepareConfig(_Section):
+    """How raw domains become the train/val/test Parquet files."""
+
+    image_size: Literal["auto"] | int = "auto"  # auto: 28 for gray↔gray, 32 if RGB takes part
+    channels: Literal["auto", 1, 3] = "auto"  # auto: 3 if either domain is RGB, else 1
+    source_train_size: int | None = Field(None, gt=0)  # sample this many (ADDA: 2000); None: all
+    target_train_size: int | None = Field(None, gt=0)  # ADDA protocol: 1800 USPS images
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # held out of each train pool for selection
+    holdout_fraction: float = Field(0.5, gt=0, lt=1)  # test share when a domain has no train split
+    seed: int = Field(0, ge=0)  # fixes bundled shuffles, MNIST-M backgrounds and every sample
+
+    @field_validator("image_size")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        if v != "auto" and not 8 <= v <= 256:
+            raise ValueError("must be 'auto' or an integer from 8 to 256")
+        return v
+
+
+class TrainConfig(_Section):
+    """A supervised classifier run (source pretraining, target oracle)."""
+
+    model: Literal["auto", "lenet", "dtn"] = "auto"  # auto: LeNet for 1 channel, DTN for 3 (ADDA)
+    width: float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; quick profile halves it
+    epochs: int = Field(10, gt=0)  # profile overrides this: quick vs paper
+    batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
+    lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
+    weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
+    seed: int = Field(0, ge=0)  # model init and batch order
+    device: str = "auto"  # auto: CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise ValueError("must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'")
+        return v
+
+
+class EvaluateConfig(_Section):
+    """How the pipeline's models are scored on the test splits."""
+
+    batch_size: int = Field(512, gt=0)  # inference only: as large as memory allows
+    device: str = "auto"
+
+    _device = field_validator("device")(TrainConfig._device.__func__)  # type: ignore[attr-defined]
+
+
+class Params(_Section):
+    """The whole of params.yaml after the profile's overrides are merged in."""
+
+    profile: str = "quick"  # which block of `profiles` to apply
+    experiment: ExperimentConfig  # every section is required: a missing one is a typo, not a default
+    prepare: PrepareConfig
+    pretrain: TrainConfig
+    oracle: TrainConfig
+    evaluate: EvaluateConfig
+    profiles: dict[str, dict[str, dict[str, Any]]] = {}  # profile name → section → overrides
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _format(error: ValidationError, source: str) -> str:
+    lines = []
+    for e in error.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+        lines.append(f"{source}: {field}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
+    """Validate a params mapping, applying `profiles[profile]` over the sections."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    profile = raw.get("profile", "quick")
+    profiles = raw.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{source}: profiles: expected a mapping of profile name → overrides")
+    if profile not in profiles and profiles:
+        raise ConfigError(
+            f"{source}: profile: unknown profile {profile!r}; expected one of {sorted(profiles)}"
+        )
+    overrides = profiles.get(profile) or {}
+    unknown = set(overrides) - set(Params.model_fields) if isinstance(overrides, dict) else set()
+    if unknown:
+        raise ConfigError(
+            f"{source}: profiles.{profile}: unknown section(s) {sorted(unknown)}; "
+            f"expected some of {sorted(set(Params.model_fields) - {'profile', 'profiles'})}"
+        )
+    # Overrides refine sections the file has; they never stand in for a missing one.
+    merged = {k: _merge(v, overrides.get(k) or {}) if isinstance(v, dict) else v for k, v in raw.items()}
+    try:
+        return Params.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, source)) from None
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml (or another file of the same form)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return params_from_dict(raw, str(path))

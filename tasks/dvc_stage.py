@@ -1,0 +1,116 @@
+"""Prefect task: bring one DVC stage up to date, with DVC deciding what is stale.
+
+`dvc repro` holds the repository lock for the whole run of a stage, so two stages can never run
+at once through it. This task therefore asks DVC whether the stage is stale (`dvc status`),
+runs the stage's own command from dvc.yaml (streaming its output into the Prefect log), then
+records the result in dvc.lock with `dvc commit` — the same hashes `dvc repro` would write.
+Only the short DVC calls are serialised; independent stages train concurrently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+_dvc_lock = threading.Lock()  # DVC's repo lock is per process tree: take turns inside this one
+
+
+class StageFailed(RuntimeError):
+    """A stage's command exited non-zero; its last output lines are in the message."""
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    name: str
+    cmd: str
+    upstream: tuple[str, ...]
+
+
+def _env() -> dict[str, str]:
+    """The stage commands (`gantl …`) come from this interpreter's environment."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def dvc(*args: str, root: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a DVC command with this interpreter's DVC; raise with its output when it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise StageFailed(f"dvc {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def read_stage_graph(root: str | Path) -> list[StageInfo]:
+    """Stages of dvc.yaml in dependency order, each with the stages it depends on."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        graph = repo.index.graph  # edges: stage → stage it depends on
+        order = list(reversed(list(nx.topological_sort(graph))))
+        return [
+            StageInfo(
+                name=stage.addressing,
+                cmd=stage.cmd,
+                upstream=tuple(dep.addressing for dep in graph.successors(stage)),
+            )
+            for stage in order
+            if stage.cmd
+        ]
+
+
+def is_stale(stage: str, root: str | Path) -> bool:
+    """True when DVC reports changed deps, params, outs or a missing dvc.lock entry."""
+    with _dvc_lock:
+        status = json.loads(dvc("status", stage, "--json", root=root).stdout or "{}")
+    return bool(status.get(stage))
+
+
+@task(retries=1, retry_delay_seconds=5, task_run_name="stage:{stage.name}")
+def bring_stage_up_to_date(stage: StageInfo, root: str, force: bool = False) -> dict:
+    """Run `stage` if DVC says it is stale (or `force`), then record it in dvc.lock."""
+    logger = get_run_logger()
+    if not force and not is_stale(stage.name, root):
+        logger.info("%s: up to date", stage.name)
+        return {"stage": stage.name, "ran": False, "seconds": 0.0}
+    logger.info("%s: running `%s`", stage.name, stage.cmd)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        stage.cmd,
+        shell=True,
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        if line:
+            logger.info("%s | %s", stage.name, line)
+            tail = [*tail[-19:], line]
+    if proc.wait() != 0:
+        raise StageFailed(f"stage {stage.name} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    with _dvc_lock:
+        dvc("commit", "--force", stage.name, root=root)
+    seconds = time.perf_counter() - start
+    logger.info("%s: done in %.1fs, recorded in dvc.lock", stage.name, seconds)
+    return {"stage": stage.name, "ran": True, "seconds": round(seconds, 2)}

@@ -1,0 +1,98 @@
+"""Test settings: quiet output, Prefect and DVC state inside dirs the tests own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_STATE = ROOT / ".prefect" / "test"
+os.environ["GANTL_QUIET"] = "1"
+os.environ.setdefault("PREFECT_HOME", str(_STATE / "home"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(_STATE / "results"))
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+os.environ.setdefault("DVC_SITE_CACHE_DIR", str(_STATE / "dvc-site-cache"))
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+SHARED_DATA = Path(os.environ.get("GANTL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+# Everything a pipeline copy needs to run its stages (code deps of dvc.yaml and the DVC config).
+REPO_FILES = ("gantl", "flows", "tasks", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data: the real MNIST t10k and USPS files."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present: real-data tests need ../shared/data")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (Prefect's testing recipe)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command with this interpreter's scripts (gantl, dvc) first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def make_pipeline_copy(dest: Path, params: str) -> Path:
+    """A git repo holding this project's pipeline with `params` as params.yaml, committed."""
+    for name in REPO_FILES:
+        src = ROOT / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    (dest / "params.yaml").write_text(params)
+    (dest / ".gitignore").write_text("/data\n/models\n")
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline"],
+        dest,
+    )
+    return dest
+
+
+TINY_PARAMS = """\
+profile: quick
+experiment:
+  protocol: tiny-uci-mnistm
+  source: bundled:uci-digits
+  target: synthetic:mnistm:bundled:uci-digits
+  data_dir: null
+prepare:
+  image_size: 16
+  channels: auto
+  source_train_size: 400
+  target_train_size: 400
+  val_fraction: 0.1
+  holdout_fraction: 0.5
+  seed: 0
+pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, weight_decay: 0.0, seed: 0, device: cpu}
+oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, weight_decay: 0.0, seed: 0, device: cpu}
+evaluate: {batch_size: 256, device: cpu}
+profiles:
+  quick: {pretrain: {epochs: 2}, oracle: {epochs: 2}}
+  paper: {pretrain: {epochs: 100}, oracle: {epochs: 100}}
+"""
