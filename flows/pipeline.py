@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from gantl.stages import METRICS
-from tasks.dvc_stage import bring_stage_up_to_date, read_stage_graph
+from tasks.dvc_stage import bring_stage_up_to_date, read_stage_graph, threads_per_stage
 from tasks.publish import publish_summary
 
 
@@ -23,10 +23,11 @@ def pipeline(root: str = ".", force: bool = False) -> dict:
     logger = get_run_logger()
     stages = read_stage_graph(root)
     logger.info("stages: %s", " → ".join(s.name for s in stages))
+    threads = threads_per_stage(stages)
     futures = {}
     for stage in stages:  # topological order: upstream futures exist before they are waited on
         futures[stage.name] = bring_stage_up_to_date.submit(
-            stage, root, force, wait_for=[futures[u] for u in stage.upstream]
+            stage, root, force, threads, wait_for=[futures[u] for u in stage.upstream]
         )
     ran = [f.result() for f in futures.values()]
     logger.info("ran: %s", [r["stage"] for r in ran if r["ran"]] or "nothing (all up to date)")

@@ -78,16 +78,21 @@ def stage(
 
 def print_summary(summary: dict) -> None:
     """The evaluate stage's summary as a table: one row per model."""
+    src, tgt = summary["source"]["domain"], summary["target"]["domain"]
     table = Table(
-        title=f"{summary['protocol']}: {summary['source']['domain']} → {summary['target']['domain']}"
-        f" (target test n={summary['n_target_test']:,})"
+        title=f"{summary['protocol']}: {src} → {tgt} (target test n={summary['n_target_test']:,})"
     )
     table.add_column("model")
     table.add_column("target acc", justify="right")
     table.add_column("source test acc", justify="right")
     table.add_column("checkpoint selected by")
     for model, r in summary["results"].items():
-        table.add_row(model, f"{100 * r['target_acc']:.2f}%", f"{100 * r['source_test_acc']:.2f}%", r["selection"])
+        table.add_row(
+            model,
+            f"{100 * r['target_acc']:.2f}%",
+            f"{100 * r['source_test_acc']:.2f}%",
+            r["selection"],
+        )
     out.print(table)
     for note in summary.get("notes", []):
         out.print(f"note: {note}", highlight=False)
@@ -95,11 +100,15 @@ def print_summary(summary: dict) -> None:
 
 @app.command()
 def run(
-    params_file: ParamsOpt = Path("params.yaml"),
-    force: Annotated[bool, typer.Option(help="Rerun every stage even if DVC says it is up to date.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Rerun every stage even if DVC says it is up to date.")
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run the whole pipeline as a Prefect flow over the DVC stages (what `make run` does)."""
+    """Run the whole pipeline as a Prefect flow over the DVC stages (what `make run` does).
+
+    The stages read params.yaml, the file DVC tracks; edit it (or copy one of configs/) first.
+    """
     progress.configure(quiet)
     root = Path.cwd()
     os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
@@ -117,7 +126,9 @@ def run(
 
 @data_app.command("show")
 def data_show(
-    spec: Annotated[str, typer.Argument(help="Domain spec, e.g. bundled:mnist5k, usps:usps/usps.h5")],
+    spec: Annotated[
+        str, typer.Argument(help="Domain spec, e.g. bundled:mnist5k, usps:usps/usps.h5")
+    ],
     data_dir: DataDirOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of bundled shuffles / MNIST-M.")] = 0,
 ) -> None:

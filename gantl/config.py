@@ -30,7 +30,9 @@ class ExperimentConfig(_Section):
 
     protocol: str  # label printed beside every figure, e.g. "mnist-usps-adda"
     source: str  # labelled domain, a spec such as "bundled:mnist5k" (see gantl.data.specs)
-    target: str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
+    target: (
+        str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
+    )
     data_dir: Path | None = None  # relative domain paths resolve here (else $GANTL_DATA_DIR, cwd)
 
     @field_validator("source", "target")
@@ -97,7 +99,9 @@ class Params(_Section):
     """The whole of params.yaml after the profile's overrides are merged in."""
 
     profile: str = "quick"  # which block of `profiles` to apply
-    experiment: ExperimentConfig  # every section is required: a missing one is a typo, not a default
+    experiment: (
+        ExperimentConfig  # every section is required: a missing one is a typo, not a default
+    )
     prepare: PrepareConfig
     pretrain: TrainConfig
     oracle: TrainConfig
@@ -145,7 +149,9 @@ def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
             f"expected some of {sorted(set(Params.model_fields) - {'profile', 'profiles'})}"
         )
     # Overrides refine sections the file has; they never stand in for a missing one.
-    merged = {k: _merge(v, overrides.get(k) or {}) if isinstance(v, dict) else v for k, v in raw.items()}
+    merged = {
+        k: _merge(v, overrides.get(k) or {}) if isinstance(v, dict) else v for k, v in raw.items()
+    }
     try:
         return Params.model_validate(merged)
     except ValidationError as exc:

@@ -79,7 +79,10 @@ def prepare(params: Params, out: Path = PREPARED) -> dict[str, Any]:
                     "raw_sha256": raw_hash,
                     "raw_files": [str(p) for p in domain.raw_files],
                     "notes": list(prepared.notes),
-                    "params": {"experiment": exp.model_dump(mode="json"), "prepare": cfg.model_dump()},
+                    "params": {
+                        "experiment": exp.model_dump(mode="json"),
+                        "prepare": cfg.model_dump(),
+                    },
                 }
                 write_split(
                     split_path(tmp, role, split),
@@ -112,7 +115,7 @@ def _train_stage(
             f"{paths['train']}: {stage} trains on {role} labels, but this {role} domain "
             f"({train.meta['spec']}) is unlabelled"
         )
-    h, w, c = train.meta["shape"]
+    h, _, c = train.meta["shape"]
     arch = Architecture(
         name=choose_model(cfg.model, c),
         in_channels=c,
@@ -120,7 +123,9 @@ def _train_stage(
         num_classes=len(train.meta["class_names"]),
         width=cfg.width,
     )
-    log.info("%s: %s on %d %s images (%s)", stage, arch.name, len(train), role, train.meta["domain"])
+    log.info(
+        "%s: %s on %d %s images (%s)", stage, arch.name, len(train), role, train.meta["domain"]
+    )
     total = cfg.epochs * steps_per_epoch(len(train), cfg.batch_size)
 
     def report(r: Any) -> None:
@@ -130,9 +135,7 @@ def _train_stage(
         )  # fmt: skip
 
     with progress_bar(total, f"{stage} ({arch.name})") as bar:
-        result = train_classifier(
-            arch, train.tensors(), val.tensors(), cfg, bar.advance, report
-        )
+        result = train_classifier(arch, train.tensors(), val.tensors(), cfg, bar.advance, report)
     manifest = {
         "stage": stage,
         "trained_on": {"role": role, "domain": train.meta["domain"], "spec": train.meta["spec"]},
@@ -149,7 +152,9 @@ def _train_stage(
     }
     with atomic_dir(out) as tmp:
         save_checkpoint(tmp, result.model, manifest)
-    log.info("%s: best epoch %d, %s val acc %.4f", stage, result.best_epoch, role, result.best_val_acc)
+    log.info(
+        "%s: best epoch %d, %s val acc %.4f", stage, result.best_epoch, role, result.best_val_acc
+    )
     return manifest
 
 
@@ -213,7 +218,9 @@ def evaluate(
             "eval_seconds": round(time.perf_counter() - start, 3),
         }
         write_json(Path(metrics) / f"{name}.json", result)
-        _write_confusion(Path(plots) / "confusion" / f"{name}.csv", y_t.numpy(), y_pred, class_names)
+        _write_confusion(
+            Path(plots) / "confusion" / f"{name}.csv", y_t.numpy(), y_pred, class_names
+        )
         summary["results"][name] = {
             "target_acc": result["target_acc"],
             "source_test_acc": source_acc,

@@ -34,9 +34,15 @@ class StageInfo:
     upstream: tuple[str, ...]
 
 
-def _env() -> dict[str, str]:
-    """The stage commands (`gantl …`) come from this interpreter's environment."""
+def _env(threads: int | None = None) -> dict[str, str]:
+    """The stage commands (`gantl …`) come from this interpreter's environment.
+
+    `threads` caps each stage's CPU threads so concurrent stages share the cores instead of
+    oversubscribing them.
+    """
     env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -66,9 +72,9 @@ def read_stage_graph(root: str | Path) -> list[StageInfo]:
         order = list(reversed(list(nx.topological_sort(graph))))
         return [
             StageInfo(
-                name=stage.addressing,
+                name=stage.name,  # plain name: `addressing` is relative to the caller's cwd
                 cmd=stage.cmd,
-                upstream=tuple(dep.addressing for dep in graph.successors(stage)),
+                upstream=tuple(dep.name for dep in graph.successors(stage)),
             )
             for stage in order
             if stage.cmd
@@ -82,8 +88,19 @@ def is_stale(stage: str, root: str | Path) -> bool:
     return bool(status.get(stage))
 
 
+def threads_per_stage(stages: list[StageInfo]) -> int:
+    """CPU threads for each stage when the widest level of the graph runs at once."""
+    depth: dict[str, int] = {}
+    for stage in stages:  # dependency order: upstream depths are known
+        depth[stage.name] = 1 + max((depth[u] for u in stage.upstream), default=0)
+    width = max((list(depth.values()).count(d) for d in set(depth.values())), default=1)
+    return max(1, (os.cpu_count() or 1) // width)
+
+
 @task(retries=1, retry_delay_seconds=5, task_run_name="stage:{stage.name}")
-def bring_stage_up_to_date(stage: StageInfo, root: str, force: bool = False) -> dict:
+def bring_stage_up_to_date(
+    stage: StageInfo, root: str, force: bool = False, threads: int | None = None
+) -> dict:
     """Run `stage` if DVC says it is stale (or `force`), then record it in dvc.lock."""
     logger = get_run_logger()
     if not force and not is_stale(stage.name, root):
@@ -95,7 +112,7 @@ def bring_stage_up_to_date(stage: StageInfo, root: str, force: bool = False) -> 
         stage.cmd,
         shell=True,
         cwd=root,
-        env=_env(),
+        env=_env(threads),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -108,7 +125,9 @@ def bring_stage_up_to_date(stage: StageInfo, root: str, force: bool = False) -> 
             logger.info("%s | %s", stage.name, line)
             tail = [*tail[-19:], line]
     if proc.wait() != 0:
-        raise StageFailed(f"stage {stage.name} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+        raise StageFailed(
+            f"stage {stage.name} failed (exit {proc.returncode}):\n" + "\n".join(tail)
+        )
     with _dvc_lock:
         dvc("commit", "--force", stage.name, root=root)
     seconds = time.perf_counter() - start

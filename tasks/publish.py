@@ -24,13 +24,15 @@ def summary_markdown(summary: dict) -> str:
     lines = [
         f"# {summary['protocol']}: {src['domain']} → {tgt['domain']}",
         "",
-        f"Source `{src['spec']}`, target `{tgt['spec']}`, target test n = {summary['n_target_test']}.",
+        f"Source `{src['spec']}`, target `{tgt['spec']}`, "
+        f"target test n = {summary['n_target_test']}.",
         "",
         "| model | target acc | source test acc | checkpoint selected by |",
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {r['model']} | {r['target_acc_%']:.2f}% | {r['source_test_acc_%']:.2f}% | {r['selected_by']} |"
+        f"| {r['model']} | {r['target_acc_%']:.2f}% | {r['source_test_acc_%']:.2f}% "
+        f"| {r['selected_by']} |"
         for r in summary_rows(summary)
     ]
     lines += ["", *(f"- {note}" for note in summary.get("notes", []))]

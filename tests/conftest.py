@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _STATE = ROOT / ".prefect" / "test"
+(_STATE / "home").mkdir(parents=True, exist_ok=True)
 os.environ["GANTL_QUIET"] = "1"
 os.environ.setdefault("PREFECT_HOME", str(_STATE / "home"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -49,7 +50,9 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -89,8 +92,8 @@ prepare:
   val_fraction: 0.1
   holdout_fraction: 0.5
   seed: 0
-pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, weight_decay: 0.0, seed: 0, device: cpu}
-oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, weight_decay: 0.0, seed: 0, device: cpu}
+pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, seed: 0}
+oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, seed: 0}
 evaluate: {batch_size: 256, device: cpu}
 profiles:
   quick: {pretrain: {epochs: 2}, oracle: {epochs: 2}}

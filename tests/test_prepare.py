@@ -55,7 +55,9 @@ def test_splits_are_disjoint_sized_and_test_untouched():
 
 def test_single_split_domain_is_carved_and_says_so():
     domain = _domain({"test": 1000})
-    out = split_domain(domain, PrepareConfig(holdout_fraction=0.5), None, "x", np.random.default_rng(0))
+    out = split_domain(
+        domain, PrepareConfig(holdout_fraction=0.5), None, "x", np.random.default_rng(0)
+    )
     test_rows = out.raw_rows["test"][1]
     pool = set(out.raw_rows["train"][1]) | set(out.raw_rows["val"][1])
     assert len(test_rows) == 500 and not pool & set(test_rows)

@@ -47,11 +47,13 @@ def test_unlabelled_rows_are_minus_one(tmp_path):
 
 def test_tensors_are_nchw_in_minus_one_to_one(tmp_path):
     path = tmp_path / "t.parquet"
-    images, y, *_ = _write(path)
+    images, *_ = _write(path)
     x, labels = read_split(path).tensors()
     assert x.shape == (50, 3, 8, 8) and x.dtype == torch.float32
     assert x.min() >= -1 and x.max() <= 1
-    assert torch.allclose(x[3, 1, 2, 5], torch.tensor(images[3, 2, 5, 1] / 127.5 - 1, dtype=torch.float32))
+    assert torch.allclose(
+        x[3, 1, 2, 5], torch.tensor(images[3, 2, 5, 1] / 127.5 - 1, dtype=torch.float32)
+    )
     assert labels.dtype == torch.int64
 
 
@@ -66,5 +68,5 @@ def test_missing_or_foreign_files_fail_clearly(tmp_path):
         read_split(other)
     junk = tmp_path / "junk.parquet"
     junk.write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="junk.parquet: not a readable Parquet file"):
+    with pytest.raises(DataError, match=r"junk\.parquet: not a readable Parquet file"):
         read_split(junk)

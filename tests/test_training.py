@@ -11,8 +11,8 @@ from sklearn.datasets import load_digits
 
 from gantl.checkpoint import MANIFEST, WEIGHTS, load_classifier, save_checkpoint
 from gantl.config import TrainConfig
-from gantl.io import file_sha256
 from gantl.eval.metrics import accuracy, classification_report, predict
+from gantl.io import file_sha256
 from gantl.methods.source_only import train_classifier
 from gantl.models.classifier import Architecture, Classifier
 
@@ -43,7 +43,9 @@ def test_same_seed_same_weights():
     a = train_classifier(Architecture("lenet", 1, 16, 10), train, val, CFG)
     torch.manual_seed(123)  # outside state must not matter
     b = train_classifier(Architecture("lenet", 1, 16, 10), train, val, CFG)
-    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
+    for (k, va), vb in zip(
+        a.model.state_dict().items(), b.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(va, vb), k
 
 

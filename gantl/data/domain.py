@@ -85,9 +85,8 @@ def make_split(
         images = np.rint(images * 255.0).astype(np.uint8)
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
-        if not np.issubdtype(labels.dtype, np.integer):
-            if not np.all(np.mod(labels, 1) == 0):
-                raise DataError(f"{source}: labels must be integers, got {labels.dtype}")
+        if not np.issubdtype(labels.dtype, np.integer) and not np.all(np.mod(labels, 1) == 0):
+            raise DataError(f"{source}: labels must be integers, got {labels.dtype}")
         labels = labels.astype(np.int64)
         if len(labels) != len(images):
             raise DataError(f"{source}: {len(images)} images but {len(labels)} labels")

@@ -18,7 +18,10 @@ def predict(
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    out = [
+        model(x[i : i + batch_size].to(device)).argmax(1).cpu()
+        for i in range(0, len(x), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 

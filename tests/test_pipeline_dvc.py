@@ -1,0 +1,61 @@
+"""`dvc repro` end to end on a tiny config in a temporary copy of the repo.
+
+One copy serves the three checks in order: the first repro runs every stage, the second skips
+every stage, and a changed pretrain param reruns only pretrain and what depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from tests.conftest import TINY_PARAMS, make_pipeline_copy, run
+
+pytestmark = pytest.mark.slow
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def _skipped(output: str) -> set[str]:
+    return set(re.findall(r"Stage '([^']+)' didn't change, skipping", output))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return make_pipeline_copy(tmp_path_factory.mktemp("dvc-repo"), TINY_PARAMS)
+
+
+def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
+    out = run(["dvc", "repro"], repo).stdout
+    assert _ran(out) == {"prepare", "pretrain", "oracle", "evaluate"}
+    summary = json.loads((repo / "metrics" / "summary.json").read_text())
+    assert summary["protocol"] == "tiny-uci-mnistm"
+    assert set(summary["results"]) == {"source_only", "oracle"}
+    for result in summary["results"].values():
+        assert 0.0 <= result["target_acc"] <= 1.0
+    for split in ("train", "val", "test"):
+        assert (repo / "data" / "prepared" / "target" / f"{split}.parquet").is_file()
+    assert (repo / "models" / "source" / "model.safetensors").is_file()
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "pretrain", "oracle", "evaluate"}
+
+
+def test_second_repro_skips_every_stage(repo):
+    out = run(["dvc", "repro"], repo).stdout
+    assert _ran(out) == set()
+    assert _skipped(out) == {"prepare", "pretrain", "oracle", "evaluate"}
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+def test_param_change_reruns_only_downstream_stages(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["pretrain"]["lr"] = 0.001
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run(["dvc", "repro"], repo).stdout
+    assert _ran(out) == {"pretrain", "evaluate"}
+    assert {"prepare", "oracle"} <= _skipped(out)

@@ -1,0 +1,71 @@
+"""The Prefect pipeline flow over the DVC stages, under one session-wide test harness."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.dvc_stage import StageInfo, read_stage_graph, threads_per_stage
+from tasks.publish import summary_markdown, summary_rows
+from tests.conftest import ROOT, TINY_PARAMS, make_pipeline_copy, run
+
+pytestmark = pytest.mark.slow
+
+
+def test_stage_graph_is_read_from_dvc_yaml():
+    stages = read_stage_graph(ROOT)
+    names = [s.name for s in stages]
+    assert names[0] == "prepare" and names[-1] == "evaluate"
+    by_name = {s.name: s for s in stages}
+    assert set(by_name["evaluate"].upstream) == {"prepare", "pretrain", "oracle"}
+    assert by_name["pretrain"].upstream == ("prepare",)
+    assert by_name["pretrain"].cmd == "gantl stage pretrain"
+
+
+def test_concurrent_stages_share_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    chain = [StageInfo("a", "x", ()), StageInfo("b", "x", ("a",))]
+    fork = [*chain, StageInfo("c", "x", ("a",)), StageInfo("d", "x", ("b", "c"))]
+    assert threads_per_stage(chain) == 8
+    assert threads_per_stage(fork) == 4
+
+
+def test_summary_publishing_formats():
+    summary = {
+        "protocol": "p",
+        "source": {"domain": "a", "spec": "bundled:a"},
+        "target": {"domain": "b", "spec": "bundled:b"},
+        "n_target_test": 10,
+        "notes": ["a note"],
+        "results": {"oracle": {"target_acc": 0.9, "source_test_acc": 0.5, "selection": "s"}},
+    }
+    assert summary_rows(summary)[0]["target_acc_%"] == 90.0
+    markdown = summary_markdown(summary)
+    assert "| oracle | 90.00% | 50.00% | s |" in markdown and "- a note" in markdown
+
+
+def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefect_harness):
+    from flows.pipeline import pipeline
+
+    repo = make_pipeline_copy(tmp_path, TINY_PARAMS)
+    summary = pipeline(root=str(repo))
+    assert set(summary["results"]) == {"source_only", "oracle"}
+    assert summary == json.loads((repo / "metrics" / "summary.json").read_text())
+    # every stage was recorded: DVC has nothing left to do
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert "didn't change" in run(["dvc", "repro"], repo).stdout
+
+    state = pipeline(root=str(repo), return_state=True)
+    assert state.is_completed()
+
+    from prefect.client.orchestration import get_client
+
+    async def artifacts():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    import asyncio
+
+    keys = {a.key for a in asyncio.run(artifacts())}
+    assert {"gantl-summary", "gantl-report"} <= keys
