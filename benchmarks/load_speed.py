@@ -32,7 +32,7 @@ def measure(shape: tuple[int, int, int], n: int = 10_000, repeats: int = 5) -> d
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            x, y = read_split(path).tensors()
+            read_split(path).tensors()
             times.append(time.perf_counter() - start)
         size = path.stat().st_size
     return {"shape": list(shape), "n": n, "best_s": min(times), "file_mb": size / 2**20}
@@ -44,7 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     results = [measure((28, 28, 1)), measure((32, 32, 3))]
     for r in results:
-        print(f"{r['n']:,} images {r['shape']}: {r['best_s'] * 1000:.1f} ms ({r['file_mb']:.1f} MB)")
+        print(
+            f"{r['n']:,} images {r['shape']}: {r['best_s'] * 1000:.1f} ms ({r['file_mb']:.1f} MB)"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"commit": git_commit(), "machine": platform.platform(), "results": results}
     args.out.write_text(json.dumps(record, indent=2) + "\n")

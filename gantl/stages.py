@@ -8,6 +8,8 @@ previous outputs in place.
 from __future__ import annotations
 
 import logging
+import os
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import numpy as np
 from gantl.checkpoint import input_hashes, load_classifier, save_checkpoint
 from gantl.config import Params, TrainConfig
 from gantl.data.prepare import convert_images, experiment_shape, split_domain
-from gantl.data.specs import load_domain
+from gantl.data.specs import DATA_DIR_ENV, load_domain
 from gantl.data.store import read_split, write_split
 from gantl.errors import DataError
 from gantl.eval.metrics import accuracy, classification_report, predict
@@ -40,6 +42,19 @@ EVALUATED = {
     "source_only": ("source", "source", "best source-val accuracy (no target labels)"),
     "oracle": ("oracle", "target", "best target-val accuracy (uses target labels: upper bound)"),
 }
+
+
+def portable_path(path: Path, data_dir: Path | None) -> str:
+    """`path` relative to the data dir or to site-packages, so metadata (and with it the
+    prepared files' hashes) does not depend on where the repo or the venv lives."""
+    path = Path(path).resolve()
+    env = os.environ.get(DATA_DIR_ENV)
+    roots = [Path(data_dir) if data_dir else Path(env) if env else Path.cwd()]
+    roots.append(Path(sysconfig.get_paths()["purelib"]))
+    for root in roots:
+        if path.is_relative_to(root.resolve()):
+            return path.relative_to(root.resolve()).as_posix()
+    return str(path)
 
 
 def split_path(prepared: Path, role: str, split: str) -> Path:
@@ -77,7 +92,7 @@ def prepare(params: Params, out: Path = PREPARED) -> dict[str, Any]:
                     "split": split,
                     "class_names": list(domain.class_names),
                     "raw_sha256": raw_hash,
-                    "raw_files": [str(p) for p in domain.raw_files],
+                    "raw_files": [portable_path(p, exp.data_dir) for p in domain.raw_files],
                     "notes": list(prepared.notes),
                     "params": {
                         "experiment": exp.model_dump(mode="json"),
@@ -215,7 +230,6 @@ def evaluate(
             "selection": selection,
             "selected_epoch": manifest["metrics"]["best_epoch"],
             "checkpoint_sha256": manifest["weights_sha256"],
-            "eval_seconds": round(time.perf_counter() - start, 3),
         }
         write_json(Path(metrics) / f"{name}.json", result)
         _write_confusion(
@@ -226,7 +240,10 @@ def evaluate(
             "source_test_acc": source_acc,
             "selection": selection,
         }
-        log.info("%s: target acc %.4f, source test acc %.4f", name, report["accuracy"], source_acc)
+        log.info(
+            "%s: target acc %.4f, source test acc %.4f (%.1fs)",
+            name, report["accuracy"], source_acc, time.perf_counter() - start,
+        )  # fmt: skip
     write_json(Path(metrics) / "summary.json", summary)
     return summary
 

@@ -107,7 +107,7 @@ def test_mnist_dotted_names_and_only_test_adds_note(tmp_path: Path) -> None:
     domain = read_mnist(tmp_path)
     assert set(domain.splits) == {"test"}
     assert len(domain.splits["test"]) == 12
-    assert any("train split absent" in note for note in domain.notes)
+    assert any("no train files" in note for note in domain.notes)
 
 
 def test_mnist_empty_dir_lists_what_was_looked_for(tmp_path: Path) -> None:
@@ -597,7 +597,7 @@ def test_real_mnist_test_set() -> None:
     assert test.images.shape == (10000, 28, 28, 1)
     expected = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert np.bincount(test.labels, minlength=10).tolist() == expected
-    assert any("train split absent" in note for note in domain.notes)
+    assert any("no train files" in note for note in domain.notes)
 
 
 def test_real_usps() -> None:

@@ -150,12 +150,9 @@ def read_mnist(path: Path) -> RawDomain:
     _check_shapes(splits, path)
     notes = []
     if "train" not in splits:
-        notes.append(
-            f"mnist: train split absent in {path} (only the t10k test files are there); "
-            "the prepare stage carves train/val from the test images and says so"
-        )
+        notes.append(f"mnist: no train files in '{path.name}/', only the t10k test files")
     if "test" not in splits:
-        notes.append(f"mnist: test split absent in {path} (only the train files are there)")
+        notes.append(f"mnist: no t10k files in '{path.name}/', only the train files")
     return RawDomain(
         name="mnist",
         spec=f"mnist:{path}",
@@ -262,7 +259,7 @@ def read_usps(path: Path) -> RawDomain:
         raw_files = (h5_file,)
     _check_shapes(splits, path)
     notes = tuple(
-        f"usps: {split} split absent in {path}"
+        f"usps: no {split} split in '{path.name}'"
         for split in ("train", "test")
         if split not in splits
     )
