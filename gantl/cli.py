@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gantl import progress
-from gantl.errors import GantlError
+from gantl import progress, report
+from gantl.errors import ConfigError, GantlError
 
 app = typer.Typer(
     help="GAN-based transfer learning as a versioned, reproducible pipeline.",
@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect domains.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(help="Benchmarks against the published tables.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 out = Console()
 err = Console(stderr=True)
@@ -43,6 +45,7 @@ class StageName(StrEnum):
     prepare = "prepare"
     pretrain = "pretrain"
     oracle = "oracle"
+    adapt = "adapt"
     evaluate = "evaluate"
 
 
@@ -54,6 +57,9 @@ def _fail(exc: GantlError) -> typer.Exit:
 @app.command()
 def stage(
     name: Annotated[StageName, typer.Argument(help="The pipeline stage to run.")],
+    method: Annotated[
+        str | None, typer.Option(help="Adaptation method of the adapt stage: dann or adda.")
+    ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,
@@ -69,7 +75,12 @@ def stage(
             params = params.model_copy(
                 update={"experiment": params.experiment.model_copy(update={"data_dir": data_dir})}
             )
-        result = stages.STAGES[name.value](params)
+        if name is StageName.adapt:
+            if method is None:
+                raise ConfigError("gantl stage adapt needs --method (dann or adda)")
+            result = stages.adapt(params, method)
+        else:
+            result = stages.STAGES[name.value](params)
     except GantlError as exc:
         raise _fail(exc) from None
     if name is StageName.evaluate and not quiet:
@@ -78,24 +89,14 @@ def stage(
 
 def print_summary(summary: dict) -> None:
     """The evaluate stage's summary as a table: one row per model."""
-    src, tgt = summary["source"]["domain"], summary["target"]["domain"]
-    table = Table(
-        title=f"{summary['protocol']}: {src} → {tgt} (target test n={summary['n_target_test']:,})"
-    )
-    table.add_column("model")
-    table.add_column("target acc", justify="right")
-    table.add_column("source test acc", justify="right")
-    table.add_column("checkpoint selected by")
-    for model, r in summary["results"].items():
-        table.add_row(
-            model,
-            f"{100 * r['target_acc']:.2f}%",
-            f"{100 * r['source_test_acc']:.2f}%",
-            r["selection"],
-        )
+    table = Table(title=report.title(summary))
+    for column in report.COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "selected by") else "right")
+    for row in report.summary_rows(summary):
+        table.add_row(*(row[c] for c in report.COLUMNS))
     out.print(table)
-    for note in summary.get("notes", []):
-        out.print(f"note: {note}", highlight=False)
+    for line in report.footnotes(summary):
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -153,6 +154,52 @@ def data_show(
     out.print(table)
     for note in domain.notes:
         out.print(f"note: {note}", highlight=False)
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@bench_app.command("digits")
+def bench_digits(
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="mnist-usps-adda, usps-mnist-adda, usps-mnist-full, mnist5k-mnistm"),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Custom source spec (with --target).")] = None,
+    target: Annotated[str | None, typer.Option(help="Custom target spec (with --source).")] = None,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods.")
+    ] = "source_only,dann,adda",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    profile: Annotated[
+        str | None, typer.Option(help="quick or paper (default: the file's).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    out: Annotated[
+        Path, typer.Option(help="Results JSON (a .md table is written beside it).")
+    ] = Path("benchmarks/results/digits.json"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a whole protocol over seeds; write JSON + markdown beside the published numbers."""
+    progress.configure(quiet)
+    from gantl.bench import protocol_params, run_bench, write_bench
+
+    try:
+        seed_list = [int(s) for s in _csv(seeds)]
+    except ValueError:
+        raise _fail(
+            ConfigError(f"--seeds: expected comma-separated integers, got {seeds!r}")
+        ) from None
+    try:
+        params = protocol_params(protocol, source, target, profile)
+        record = run_bench(params, _csv(methods), seed_list, data_dir)
+    except GantlError as exc:
+        raise _fail(exc) from None
+    markdown = write_bench(record, out)
+    out_console = Console(width=160)
+    out_console.print(markdown.read_text(), highlight=False)
+    out_console.print(f"wrote {out} and {markdown}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -34,6 +34,14 @@ class ExperimentConfig(_Section):
         str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
     )
     data_dir: Path | None = None  # relative domain paths resolve here (else $GANTL_DATA_DIR, cwd)
+    seeds: list[int] = Field([0], min_length=1)  # every training stage runs once per seed
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or min(v) < 0:
+            raise ValueError("must be distinct non-negative integers")
+        return v
 
     @field_validator("source", "target")
     @classmethod
@@ -66,6 +74,12 @@ class PrepareConfig(_Section):
         return v
 
 
+def _check_device(v: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+        raise ValueError("must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'")
+    return v
+
+
 class TrainConfig(_Section):
     """A supervised classifier run (source pretraining, target oracle)."""
 
@@ -75,15 +89,9 @@ class TrainConfig(_Section):
     batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
     lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
     weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
-    seed: int = Field(0, ge=0)  # model init and batch order
     device: str = "auto"  # auto: CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
 
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
-            raise ValueError("must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'")
-        return v
+    _device = field_validator("device")(_check_device)
 
 
 class EvaluateConfig(_Section):
@@ -92,7 +100,61 @@ class EvaluateConfig(_Section):
     batch_size: int = Field(512, gt=0)  # inference only: as large as memory allows
     device: str = "auto"
 
-    _device = field_validator("device")(TrainConfig._device.__func__)  # type: ignore[attr-defined]
+    _device = field_validator("device")(_check_device)
+
+
+VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev")
+AdaptMethod = Literal["dann", "adda"]
+
+
+class AdaptConfig(_Section):
+    """Which adaptation methods run, and how their checkpoint is chosen without target labels."""
+
+    methods: list[AdaptMethod] = ["dann", "adda"]  # each one is a DVC stage adapt@<method>
+    validator: Literal[VALIDATORS] = "neg_entropy"  # label-free choice (gantl.eval.validators)
+    validation_samples: int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("must not repeat a method")
+        return v
+
+
+class DannConfig(_Section):
+    """DANN (Ganin & Lempitsky 2015): defaults are the paper's digit settings unless noted."""
+
+    variant: Literal["grl", "alternating"] = "grl"  # GRL: one backward pass; alternating: D then F
+    init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
+    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    batch_size: int = Field(64, gt=0)  # per domain: each step sees 64 source + 64 target images
+    lr: float = Field(0.01, gt=0)  # μ0 of the annealing μ_p = μ0 / (1 + α p)^β
+    lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
+    lr_beta: float = Field(0.75, ge=0)  # β
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum, as in the paper
+    weight_decay: float = Field(5e-4, ge=0)
+    gamma: float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1
+    trade_off: float = Field(1.0, gt=0)  # λ's final value (λ_p is scaled by it)
+    disc_hidden: int = Field(500, gt=0)  # domain classifier: features → 500 → 500 → 1
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+
+
+class AddaConfig(_Section):
+    """ADDA (Tzeng et al. 2017): F_s and C frozen, F_t trained against a domain discriminator."""
+
+    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    batch_size: int = Field(64, gt=0)  # per domain
+    lr: float = Field(2e-4, gt=0)  # target encoder, Adam (the paper's setting)
+    disc_lr: float = Field(2e-4, gt=0)  # discriminator, Adam
+    beta1: float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
+    beta2: float = Field(0.999, ge=0, lt=1)
+    disc_hidden: int = Field(500, gt=0)  # the paper's discriminator: 500 → 500 → 1
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
 
 
 class Params(_Section):
@@ -105,6 +167,9 @@ class Params(_Section):
     prepare: PrepareConfig
     pretrain: TrainConfig
     oracle: TrainConfig
+    adapt: AdaptConfig
+    dann: DannConfig
+    adda: AddaConfig
     evaluate: EvaluateConfig
     profiles: dict[str, dict[str, dict[str, Any]]] = {}  # profile name → section → overrides
 
@@ -158,8 +223,8 @@ def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
         raise ConfigError(_format(exc, source)) from None
 
 
-def load_params(path: Path = DEFAULT_PARAMS) -> Params:
-    """Read and validate params.yaml (or another file of the same form)."""
+def read_params_file(path: Path) -> dict[str, Any]:
+    """The raw mapping of a params file, before validation."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
@@ -167,4 +232,9 @@ def load_params(path: Path = DEFAULT_PARAMS) -> Params:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return params_from_dict(raw, str(path))
+    return raw
+
+
+def load_params(path: Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml (or another file of the same form)."""
+    return params_from_dict(read_params_file(path), str(path))

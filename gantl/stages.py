@@ -10,22 +10,27 @@ from __future__ import annotations
 import logging
 import os
 import sysconfig
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from gantl.checkpoint import input_hashes, load_classifier, save_checkpoint
 from gantl.config import Params, TrainConfig
 from gantl.data.prepare import convert_images, experiment_shape, split_domain
 from gantl.data.specs import DATA_DIR_ENV, load_domain
 from gantl.data.store import read_split, write_split
-from gantl.errors import DataError
+from gantl.errors import ConfigError, DataError
 from gantl.eval.metrics import accuracy, classification_report, predict
+from gantl.eval.validators import proxy_a_distance
 from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
+from gantl.methods.adaptation import UPPER_BOUND, AdaptationData, validate
+from gantl.methods.adaptation import steps_per_epoch as adapt_steps
+from gantl.methods.adda import train_adda
+from gantl.methods.dann import train_dann
 from gantl.methods.source_only import steps_per_epoch, train_classifier
-from gantl.models.classifier import Architecture, choose_model
+from gantl.models.classifier import Architecture, Classifier, choose_model
 from gantl.progress import progress_bar
 from gantl.runtime import resolve_device
 
@@ -35,13 +40,9 @@ PREPARED = Path("data/prepared")
 MODELS = Path("models")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
+REPORTS = Path("reports")
 ROLES = ("source", "target")
 SPLITS = ("train", "val", "test")
-# model name in reports → (checkpoint folder, domain whose labels trained it, how it was selected)
-EVALUATED = {
-    "source_only": ("source", "source", "best source-val accuracy (no target labels)"),
-    "oracle": ("oracle", "target", "best target-val accuracy (uses target labels: upper bound)"),
-}
 
 
 def portable_path(path: Path, data_dir: Path | None) -> str:
@@ -120,8 +121,12 @@ def prepare(params: Params, out: Path = PREPARED) -> dict[str, Any]:
     return summary
 
 
+def seed_dir(root: Path, seed: int) -> Path:
+    return Path(root) / f"seed_{seed}"
+
+
 def _train_stage(
-    stage: str, role: str, cfg: TrainConfig, prepared: Path, out: Path
+    stage: str, role: str, cfg: TrainConfig, seeds: list[int], prepared: Path, out: Path
 ) -> dict[str, Any]:
     paths = {split: split_path(prepared, role, split) for split in ("train", "val")}
     train, val = read_split(paths["train"]), read_split(paths["val"])
@@ -141,7 +146,9 @@ def _train_stage(
     log.info(
         "%s: %s on %d %s images (%s)", stage, arch.name, len(train), role, train.meta["domain"]
     )
-    total = cfg.epochs * steps_per_epoch(len(train), cfg.batch_size)
+    total = len(seeds) * cfg.epochs * steps_per_epoch(len(train), cfg.batch_size)
+    inputs = input_hashes({f"{role}/{k}.parquet": p for k, p in paths.items()})
+    manifests = {}
 
     def report(r: Any) -> None:
         log.info(
@@ -149,38 +156,156 @@ def _train_stage(
             r.epoch, cfg.epochs, r.train_loss, r.train_acc, r.val_acc, r.seconds,
         )  # fmt: skip
 
-    with progress_bar(total, f"{stage} ({arch.name})") as bar:
-        result = train_classifier(arch, train.tensors(), val.tensors(), cfg, bar.advance, report)
-    manifest = {
-        "stage": stage,
-        "trained_on": {"role": role, "domain": train.meta["domain"], "spec": train.meta["spec"]},
-        "params": cfg.model_dump(),
-        "inputs": input_hashes({f"{role}/{k}.parquet": p for k, p in paths.items()}),
-        "seed": cfg.seed,
-        "device": result.device,
-        "wall_time_s": round(result.seconds, 3),
-        "metrics": {
-            "best_epoch": result.best_epoch,
-            f"{role}_val_acc": result.best_val_acc,
-            "history": result.history_dicts(),
-        },
-    }
-    with atomic_dir(out) as tmp:
-        save_checkpoint(tmp, result.model, manifest)
-    log.info(
-        "%s: best epoch %d, %s val acc %.4f", stage, result.best_epoch, role, result.best_val_acc
-    )
-    return manifest
+    with progress_bar(total, f"{stage} ({arch.name})") as bar, atomic_dir(out) as tmp:
+        for seed in seeds:
+            result = train_classifier(
+                arch, train.tensors(), val.tensors(), cfg, seed, bar.advance, report
+            )
+            manifest = {
+                "stage": stage,
+                "trained_on": {
+                    "role": role,
+                    "domain": train.meta["domain"],
+                    "spec": train.meta["spec"],
+                },
+                "params": cfg.model_dump(),
+                "inputs": inputs,
+                "seed": seed,
+                "device": result.device,
+                "wall_time_s": round(result.seconds, 3),
+                "metrics": {
+                    "best_epoch": result.best_epoch,
+                    f"{role}_val_acc": result.best_val_acc,
+                    "history": result.history_dicts(),
+                },
+            }
+            save_checkpoint(seed_dir(tmp, seed), result.model, manifest)
+            manifests[seed] = manifest
+            log.info(
+                "%s seed %d: best epoch %d, %s val acc %.4f",
+                stage, seed, result.best_epoch, role, result.best_val_acc,
+            )  # fmt: skip
+    return manifests
 
 
 def pretrain(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "source") -> dict:
-    """Source classifier F_s + C on labelled source train; selected on source val."""
-    return _train_stage("pretrain", "source", params.pretrain, prepared, out)
+    """Source classifier F_s + C on labelled source train, per seed; selected on source val."""
+    seeds = params.experiment.seeds
+    return _train_stage("pretrain", "source", params.pretrain, seeds, prepared, out)
 
 
 def oracle(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "oracle") -> dict:
     """The same network on target labels: the upper bound every report shows."""
-    return _train_stage("oracle", "target", params.oracle, prepared, out)
+    return _train_stage("oracle", "target", params.oracle, params.experiment.seeds, prepared, out)
+
+
+def load_adaptation_data(prepared: Path, with_target_val_labels: bool = True) -> AdaptationData:
+    """Source train/val with labels, target train without, target val (labels: upper bound)."""
+    s_train, s_val = (read_split(split_path(prepared, "source", s)) for s in ("train", "val"))
+    t_train, t_val = (read_split(split_path(prepared, "target", s)) for s in ("train", "val"))
+    x_s, y_s = s_train.tensors()
+    x_s_val, y_s_val = s_val.tensors()
+    x_t_val, y_t_val = t_val.tensors()
+    return AdaptationData(
+        x_s=x_s,
+        y_s=y_s,
+        x_t=t_train.tensors()[0],  # the target train labels stop here
+        x_s_val=x_s_val,
+        y_s_val=y_s_val,
+        x_t_val=x_t_val,
+        y_t_val=y_t_val if with_target_val_labels and t_val.has_labels else None,
+    )
+
+
+LOGGED = ("loss", "domain_acc", "target_val_acc")  # history keys worth a log line
+ADAPT_TRAINERS = {"dann": train_dann, "adda": train_adda}
+
+
+def adapt(params: Params, method: str, prepared: Path = PREPARED, models: Path = MODELS) -> dict:
+    """Adapt the pretrained source model of each seed to the target with `method`."""
+    if method not in ADAPT_TRAINERS:
+        raise ConfigError(
+            f"adapt: unknown method {method!r}; expected one of {sorted(ADAPT_TRAINERS)}"
+        )
+    cfg = getattr(params, method)
+    data = load_adaptation_data(prepared)
+    seeds = params.experiment.seeds
+    steps = adapt_steps(len(data.x_s), len(data.x_t), cfg.batch_size)
+    inputs = input_hashes(
+        {f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")}
+    )
+    manifests = {}
+    with (
+        progress_bar(len(seeds) * cfg.epochs * steps, f"adapt ({method})") as bar,
+        atomic_dir(Path(models) / method) as tmp,
+    ):
+        for seed in seeds:
+            source_dir = seed_dir(Path(models) / "source", seed)
+            source_model, source_manifest = load_classifier(source_dir)
+            log.info("adapt %s seed %d: from %s", method, seed, source_dir)
+            result = ADAPT_TRAINERS[method](
+                source_model, data, cfg, params.adapt, seed, bar.advance
+            )
+            for record in result.history:
+                log.info(
+                    "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
+                    record["epoch"], cfg.epochs,
+                    "  ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(LOGGED)),
+                    params.adapt.validator, record[params.adapt.validator], record["seconds"],
+                )  # fmt: skip
+            manifest = {
+                "stage": f"adapt@{method}",
+                "method": method,
+                "params": {method: cfg.model_dump(), "adapt": params.adapt.model_dump()},
+                "inputs": {**inputs, "source_model": source_manifest["weights_sha256"]},
+                "seed": seed,
+                "device": result.device,
+                "wall_time_s": round(result.seconds, 3),
+                "metrics": {
+                    "validator": result.validator,
+                    "best_epoch": result.picks[result.validator],
+                    "picks": result.picks,
+                    "history": result.history,
+                },
+            }
+            save_checkpoint(seed_dir(tmp, seed) / "selected", result.selected, manifest)
+            if result.upper_bound is not None:
+                bound = {
+                    **manifest,
+                    "metrics": {**manifest["metrics"], "best_epoch": result.picks[UPPER_BOUND]},
+                }
+                save_checkpoint(seed_dir(tmp, seed) / "upper_bound", result.upper_bound, bound)
+            manifests[seed] = manifest
+            log.info(
+                "adapt %s seed %d: %s picks epoch %d",
+                method,
+                seed,
+                result.validator,
+                result.picks[result.validator],
+            )
+    return manifests
+
+
+def _model_dirs(models: Path, name: str, seed: int) -> tuple[Path, Path | None]:
+    """(checkpoint the report scores, checkpoint target labels chose or None) of one model."""
+    if name == "source_only":
+        return seed_dir(Path(models) / "source", seed), None
+    if name == "oracle":
+        return seed_dir(Path(models) / "oracle", seed), None
+    base = seed_dir(Path(models) / name, seed)
+    bound = base / "upper_bound"
+    return base / "selected", bound if bound.is_dir() else None
+
+
+SELECTION = {
+    "source_only": "best source-val accuracy (no target labels)",
+    "oracle": "best target-val accuracy (trained on target labels: upper bound)",
+}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
 def evaluate(
@@ -189,9 +314,14 @@ def evaluate(
     models: Path = MODELS,
     metrics: Path = METRICS,
     plots: Path = PLOTS,
+    reports: Path = REPORTS,
 ) -> dict[str, Any]:
-    """Score every model on the target test split → metrics/<model>.json, plots, summary."""
-    cfg = params.evaluate
+    """Score every model on the target test split; guard against negative transfer.
+
+    metrics/summary.json (the DVC metric), reports/<model>.json (per seed, per class),
+    plots/confusion/<model>.csv (first seed).
+    """
+    cfg, seeds, validator = params.evaluate, params.experiment.seeds, params.adapt.validator
     device = resolve_device(cfg.device)
     target_test = read_split(split_path(prepared, "target", "test"))
     source_test = read_split(split_path(prepared, "source", "test"))
@@ -203,49 +333,114 @@ def evaluate(
     class_names = target_test.meta["class_names"]
     x_t, y_t = target_test.tensors()
     x_s, y_s = source_test.tensors()
-    source_meta = source_test.meta
+    data = load_adaptation_data(prepared, with_target_val_labels=False)
+    fit_rows = torch.randperm(len(data.x_s), generator=torch.Generator().manual_seed(0))
+    fit_rows = fit_rows[: params.adapt.validation_samples]
+    names = ["source_only", "oracle", *params.adapt.methods]
+    results: dict[str, Any] = {}
+    for name in names:
+        per_seed = []
+        for seed in seeds:
+            scored, bound_dir = _model_dirs(models, name, seed)
+            model, manifest = load_classifier(scored)
+            model.to(device)
+            y_pred = predict(model, x_t, cfg.batch_size, device).numpy()
+            report = classification_report(y_t.numpy(), y_pred, class_names)
+            row = {
+                "seed": seed,
+                "target_acc": report["accuracy"],
+                "source_test_acc": accuracy(y_s, predict(model, x_s, cfg.batch_size, device)),
+                "selected_epoch": manifest["metrics"]["best_epoch"],
+                "per_class_acc": report["per_class_acc"],
+                "confusion_matrix": report["confusion_matrix"],
+                "checkpoint_sha256": manifest["weights_sha256"],
+            }
+            if name != "oracle":
+                row["validator_score"] = validate(model, data, fit_rows, device, seed)[validator]
+                f_s = _features(model, x_s, device)
+                f_t = _features(model, x_t, device)
+                row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
+            if bound_dir is not None:
+                bound, bound_manifest = load_classifier(bound_dir)
+                row["target_acc_upper_bound"] = accuracy(
+                    y_t, predict(bound.to(device), x_t, cfg.batch_size, device)
+                )
+                row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
+            if seed == seeds[0]:
+                _write_confusion(
+                    Path(plots) / "confusion" / f"{name}.csv", y_t.numpy(), y_pred, class_names
+                )
+            per_seed.append(row)
+        results[name] = _aggregate(name, per_seed, validator)
+        write_json(
+            Path(reports) / f"{name}.json", {"model": name, "per_seed": per_seed, **results[name]}
+        )
+        log.info(
+            "%s: target acc %.4f ± %.4f over %d seed(s)",
+            name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds),
+        )  # fmt: skip
+    recommended, warnings = _guard_negative_transfer(results, params.adapt.methods, validator)
+    for w in warnings:
+        log.warning(w)
     summary: dict[str, Any] = {
         "protocol": params.experiment.protocol,
-        "source": {"domain": source_meta["domain"], "spec": source_meta["spec"]},
+        "source": {"domain": source_test.meta["domain"], "spec": source_test.meta["spec"]},
         "target": {"domain": target_test.meta["domain"], "spec": target_test.meta["spec"]},
-        "notes": sorted(set(source_meta["notes"]) | set(target_test.meta["notes"])),
+        "seeds": seeds,
+        "validator": validator,
         "n_target_test": len(target_test),
-        "results": {},
+        "notes": sorted(set(source_test.meta["notes"]) | set(target_test.meta["notes"])),
+        "results": results,
+        "recommended": recommended,
+        "warnings": warnings,
     }
-    for name, (folder, trained_on, selection) in EVALUATED.items():
-        start = time.perf_counter()
-        model, manifest = load_classifier(Path(models) / folder)
-        model.to(device)
-        y_pred = predict(model, x_t, cfg.batch_size, device).numpy()
-        report = classification_report(y_t.numpy(), y_pred, class_names)
-        source_acc = accuracy(y_s, predict(model, x_s, cfg.batch_size, device))
-        result = {
-            "model": name,
-            "protocol": params.experiment.protocol,
-            "target_acc": report["accuracy"],
-            "source_test_acc": source_acc,
-            "per_class_acc": report["per_class_acc"],
-            "n_target_test": report["n"],
-            "trained_on": trained_on,
-            "selection": selection,
-            "selected_epoch": manifest["metrics"]["best_epoch"],
-            "checkpoint_sha256": manifest["weights_sha256"],
-        }
-        write_json(Path(metrics) / f"{name}.json", result)
-        _write_confusion(
-            Path(plots) / "confusion" / f"{name}.csv", y_t.numpy(), y_pred, class_names
-        )
-        summary["results"][name] = {
-            "target_acc": result["target_acc"],
-            "source_test_acc": source_acc,
-            "selection": selection,
-        }
-        log.info(
-            "%s: target acc %.4f, source test acc %.4f (%.1fs)",
-            name, report["accuracy"], source_acc, time.perf_counter() - start,
-        )  # fmt: skip
     write_json(Path(metrics) / "summary.json", summary)
     return summary
+
+
+def _features(model: Classifier, x: torch.Tensor, device: torch.device) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat(
+            [model.features(x[i : i + 512].to(device)).cpu() for i in range(0, len(x), 512)]
+        ).numpy()
+
+
+def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any]:
+    mean, std = _mean_std([r["target_acc"] for r in per_seed])
+    out: dict[str, Any] = {
+        "target_acc_mean": mean,
+        "target_acc_std": std,
+        "target_acc_per_seed": [r["target_acc"] for r in per_seed],
+        "source_test_acc_mean": _mean_std([r["source_test_acc"] for r in per_seed])[0],
+        "selection": SELECTION.get(name, f"label-free validator '{validator}'"),
+    }
+    if "validator_score" in per_seed[0]:
+        out["validator_score_mean"] = _mean_std([r["validator_score"] for r in per_seed])[0]
+        out["proxy_a_distance_mean"] = _mean_std([r["proxy_a_distance"] for r in per_seed])[0]
+    if "target_acc_upper_bound" in per_seed[0]:
+        bound = [r["target_acc_upper_bound"] for r in per_seed]
+        out["target_acc_upper_bound_mean"], out["target_acc_upper_bound_std"] = _mean_std(bound)
+    return out
+
+
+def _guard_negative_transfer(
+    results: dict[str, Any], methods: list[str], validator: str
+) -> tuple[str, list[str]]:
+    """Recommend the adapted model the validator scores best, unless none beats source-only."""
+    baseline = results["source_only"]["validator_score_mean"]
+    warnings, recommended, best = [], "source_only", baseline
+    for method in methods:
+        score = results[method]["validator_score_mean"]
+        results[method]["negative_transfer"] = score < baseline
+        if score < baseline:
+            warnings.append(
+                f"negative transfer: {validator} scores {method} ({score:.4f}) below source-only "
+                f"({baseline:.4f}); source-only stays the recommended model"
+            )
+        elif score > best:
+            recommended, best = method, score
+    return recommended, warnings
 
 
 def _write_confusion(path: Path, y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> None:

@@ -84,6 +84,7 @@ experiment:
   source: bundled:uci-digits
   target: synthetic:mnistm:bundled:uci-digits
   data_dir: null
+  seeds: [0]
 prepare:
   image_size: 16
   channels: auto
@@ -92,10 +93,13 @@ prepare:
   val_fraction: 0.1
   holdout_fraction: 0.5
   seed: 0
-pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, seed: 0}
-oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002, seed: 0}
+pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
+oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
+adapt: {methods: [dann, adda], validator: neg_entropy, validation_samples: 200}
+dann: {epochs: 2, batch_size: 32}
+adda: {epochs: 2, batch_size: 32}
 evaluate: {batch_size: 256, device: cpu}
 profiles:
-  quick: {pretrain: {epochs: 2}, oracle: {epochs: 2}}
-  paper: {pretrain: {epochs: 100}, oracle: {epochs: 100}}
+  quick: {pretrain: {epochs: 2}, oracle: {epochs: 2}, dann: {epochs: 2}, adda: {epochs: 2}}
+  paper: {pretrain: {epochs: 100}, oracle: {epochs: 100}, dann: {epochs: 100}, adda: {epochs: 100}}
 """

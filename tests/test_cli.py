@@ -55,9 +55,17 @@ def test_stages_run_and_a_failing_prepare_keeps_previous_outputs(workdir):
     params = _params(workdir, source="npz:a.npz", target="npz:b.npz", protocol="npz-a-b")
     params["prepare"].update(source_train_size=None, target_train_size=None, image_size=16)
     good = _write(workdir / "params.yaml", params)
-    for name in ("prepare", "pretrain", "oracle", "evaluate"):
+    for name in ("prepare", "pretrain", "oracle"):
         result = _stage(name, good)
         assert result.exit_code == 0, result.output
+    for method in ("dann", "adda"):
+        result = runner.invoke(app, ["stage", "adapt", "--method", method, "--params", good, "-q"])
+        assert result.exit_code == 0, result.output
+    result = _stage("evaluate", good)
+    assert result.exit_code == 0, result.output
+    assert (workdir / "metrics" / "summary.json").is_file()
+    result = runner.invoke(app, ["stage", "adapt", "--params", good])
+    assert result.exit_code == 2 and "needs --method" in result.output
     prepared = sorted((workdir / "data" / "prepared").rglob("*.parquet"))
     assert len(prepared) == 6
     before = {p: file_sha256(p) for p in prepared}

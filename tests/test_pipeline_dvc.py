@@ -15,6 +15,7 @@ import yaml
 from tests.conftest import TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
+ALL = {"prepare", "pretrain", "oracle", "adapt@dann", "adapt@adda", "evaluate"}
 
 
 def _ran(output: str) -> set[str]:
@@ -32,23 +33,26 @@ def repo(tmp_path_factory):
 
 def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
     out = run(["dvc", "repro"], repo).stdout
-    assert _ran(out) == {"prepare", "pretrain", "oracle", "evaluate"}
+    assert _ran(out) == ALL
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
     assert summary["protocol"] == "tiny-uci-mnistm"
-    assert set(summary["results"]) == {"source_only", "oracle"}
+    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda"}
     for result in summary["results"].values():
-        assert 0.0 <= result["target_acc"] <= 1.0
+        assert 0.0 <= result["target_acc_mean"] <= 1.0
+    assert summary["recommended"] in summary["results"]
     for split in ("train", "val", "test"):
         assert (repo / "data" / "prepared" / "target" / f"{split}.parquet").is_file()
-    assert (repo / "models" / "source" / "model.safetensors").is_file()
+    assert (repo / "models" / "source" / "seed_0" / "model.safetensors").is_file()
+    assert (repo / "models" / "adda" / "seed_0" / "selected" / "model.safetensors").is_file()
+    assert (repo / "reports" / "dann.json").is_file()
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "pretrain", "oracle", "evaluate"}
+    assert set(lock["stages"]) == ALL
 
 
 def test_second_repro_skips_every_stage(repo):
     out = run(["dvc", "repro"], repo).stdout
     assert _ran(out) == set()
-    assert _skipped(out) == {"prepare", "pretrain", "oracle", "evaluate"}
+    assert _skipped(out) == ALL
     assert "up to date" in run(["dvc", "status"], repo).stdout
 
 
@@ -57,5 +61,14 @@ def test_param_change_reruns_only_downstream_stages(repo):
     params["pretrain"]["lr"] = 0.001
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
-    assert _ran(out) == {"pretrain", "evaluate"}
+    # pretrain reruns, and so does everything that consumes the source model
+    assert _ran(out) == {"pretrain", "adapt@dann", "adapt@adda", "evaluate"}
     assert {"prepare", "oracle"} <= _skipped(out)
+
+
+def test_method_param_change_reruns_only_that_method(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["adda"]["disc_lr"] = 0.0001
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = run(["dvc", "repro"], repo).stdout
+    assert _ran(out) == {"adapt@adda", "evaluate"}

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from tasks.dvc_stage import StageInfo, read_stage_graph, threads_per_stage
-from tasks.publish import summary_markdown, summary_rows
 from tests.conftest import ROOT, TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
@@ -18,7 +17,15 @@ def test_stage_graph_is_read_from_dvc_yaml():
     names = [s.name for s in stages]
     assert names[0] == "prepare" and names[-1] == "evaluate"
     by_name = {s.name: s for s in stages}
-    assert set(by_name["evaluate"].upstream) == {"prepare", "pretrain", "oracle"}
+    assert set(by_name["evaluate"].upstream) == {
+        "prepare",
+        "pretrain",
+        "oracle",
+        "adapt@dann",
+        "adapt@adda",
+    }
+    assert set(by_name["adapt@dann"].upstream) == {"prepare", "pretrain"}
+    assert by_name["adapt@adda"].cmd == "gantl stage adapt --method adda"
     assert by_name["pretrain"].upstream == ("prepare",)
     assert by_name["pretrain"].cmd == "gantl stage pretrain"
 
@@ -31,26 +38,12 @@ def test_concurrent_stages_share_the_cores(monkeypatch):
     assert threads_per_stage(fork) == 4
 
 
-def test_summary_publishing_formats():
-    summary = {
-        "protocol": "p",
-        "source": {"domain": "a", "spec": "bundled:a"},
-        "target": {"domain": "b", "spec": "bundled:b"},
-        "n_target_test": 10,
-        "notes": ["a note"],
-        "results": {"oracle": {"target_acc": 0.9, "source_test_acc": 0.5, "selection": "s"}},
-    }
-    assert summary_rows(summary)[0]["target_acc_%"] == 90.0
-    markdown = summary_markdown(summary)
-    assert "| oracle | 90.00% | 50.00% | s |" in markdown and "- a note" in markdown
-
-
 def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefect_harness):
     from flows.pipeline import pipeline
 
     repo = make_pipeline_copy(tmp_path, TINY_PARAMS)
     summary = pipeline(root=str(repo))
-    assert set(summary["results"]) == {"source_only", "oracle"}
+    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda"}
     assert summary == json.loads((repo / "metrics" / "summary.json").read_text())
     # every stage was recorded: DVC has nothing left to do
     assert "up to date" in run(["dvc", "status"], repo).stdout

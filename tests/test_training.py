@@ -25,7 +25,7 @@ def _digits():
     return (x[:1200], y[:1200]), (x[1200:1500], y[1200:1500])
 
 
-CFG = TrainConfig(epochs=3, batch_size=64, lr=2e-3, weight_decay=0.0, seed=0, device="cpu")
+CFG = TrainConfig(epochs=3, batch_size=64, lr=2e-3, weight_decay=0.0, device="cpu")
 
 
 def test_short_run_lowers_loss_and_learns():

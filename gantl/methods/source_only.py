@@ -50,6 +50,7 @@ def train_classifier(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     cfg: TrainConfig,
+    seed: int = 0,
     on_step: Callable[[], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
@@ -57,7 +58,7 @@ def train_classifier(
 
     train, val: (x N×C×H×W float in [-1, 1], y N int64).
     """
-    generator = seed_everything(cfg.seed)  # before the model exists: its init is seeded too
+    generator = seed_everything(seed)  # before the model exists: its init is seeded too
     model = Classifier(arch)
     device = resolve_device(cfg.device)
     x_train, y_train = train

@@ -1,0 +1,178 @@
+"""DANN: Domain-Adversarial Neural Networks (Ganin & Lempitsky, ICML 2015; Ganin et al., JMLR 2016).
+
+    https://arxiv.org/abs/1409.7495
+
+A feature extractor F, a label predictor C and a domain classifier D behind a gradient reversal
+layer (gantl.models.grl). With d = 1 for source and 0 for target:
+
+    E(F, C, D) = L_y(C(F(x_s)), y_s) − λ_p · L_d(D(F(x)), d)
+    (F̂, Ĉ) = argmin E,   D̂ = argmax E
+
+`variant="grl"` optimises this saddle point with one backward pass (D sees reversed gradients
+flowing into F). `variant="alternating"` updates D on detached features, then F and C to fool
+D with flipped domain labels — the GAN-style form many reimplementations use.
+Shapes: x_s, x_t N×C×H×W; f = F(x) N×d; D(f) N (logits).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from gantl.config import AdaptConfig, DannConfig
+from gantl.methods.adaptation import (
+    AdaptationData,
+    AdaptResult,
+    paired_batches,
+    run_epochs,
+    steps_per_epoch,
+)
+from gantl.models.classifier import Classifier
+from gantl.models.discriminator import DomainDiscriminator
+from gantl.models.grl import annealed_lr, dann_lambda, grad_reverse
+from gantl.runtime import resolve_device, seed_everything
+
+
+def _domain_loss(d_s: torch.Tensor, d_t: torch.Tensor, source_label: float = 1.0) -> torch.Tensor:
+    """Binary cross-entropy of D's logits, averaged over both domains (source = source_label)."""
+    return 0.5 * (
+        F.binary_cross_entropy_with_logits(d_s, torch.full_like(d_s, source_label))
+        + F.binary_cross_entropy_with_logits(d_t, torch.full_like(d_t, 1.0 - source_label))
+    )
+
+
+def _domain_acc(d_s: torch.Tensor, d_t: torch.Tensor) -> float:
+    return float(((d_s > 0).float().mean() + (d_t <= 0).float().mean()) / 2)
+
+
+def dann_step(
+    model: Classifier,
+    disc: DomainDiscriminator,
+    optimizer: torch.optim.Optimizer,
+    x_s: torch.Tensor,
+    y_s: torch.Tensor,
+    x_t: torch.Tensor,
+    lam: float,
+) -> dict[str, float]:
+    """One gradient-reversal step: L_y + L_d, with −λ on L_d's gradient into F."""
+    # 1. features of both domains in one pass (shared batch-norm statistics)
+    f = model.features(torch.cat([x_s, x_t]))
+    f_s = f[: len(x_s)]
+    # 2. losses
+    cls_loss = F.cross_entropy(model.head(f_s), y_s)
+    d = disc(grad_reverse(f, lam))
+    d_s, d_t = d[: len(x_s)], d[len(x_s) :]
+    domain_loss = _domain_loss(d_s, d_t)
+    loss = cls_loss + domain_loss
+    # 3. one backward pass updates C and D, and F through the reversed gradient
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {
+        "cls_loss": cls_loss.item(),
+        "domain_loss": domain_loss.item(),
+        "domain_acc": _domain_acc(d_s, d_t),
+    }
+
+
+def dann_alternating_step(
+    model: Classifier,
+    disc: DomainDiscriminator,
+    opt_f: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x_s: torch.Tensor,
+    y_s: torch.Tensor,
+    x_t: torch.Tensor,
+    lam: float,
+) -> dict[str, float]:
+    """Update D on detached features, then F and C against D with flipped domain labels."""
+    # 1. features of both domains in one pass
+    f = model.features(torch.cat([x_s, x_t]))
+    n = len(x_s)
+    # 2. update D: source → 1, target → 0
+    d = disc(f.detach())
+    d_loss = _domain_loss(d[:n], d[n:])
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    # 3. update F, C: classify the source, make D call source "target" and target "source"
+    d = disc(f)
+    cls_loss = F.cross_entropy(model.head(f[:n]), y_s)
+    g_loss = _domain_loss(d[:n], d[n:], source_label=0.0)
+    loss = cls_loss + lam * g_loss
+    opt_f.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_f.step()
+    return {
+        "cls_loss": cls_loss.item(),
+        "domain_loss": d_loss.item(),
+        "domain_acc": _domain_acc(d[:n].detach(), d[n:].detach()),
+    }
+
+
+def train_dann(
+    source_model: Classifier,
+    data: AdaptationData,
+    cfg: DannConfig,
+    adapt: AdaptConfig,
+    seed: int,
+    on_step=None,
+) -> AdaptResult:
+    """Adapt `source_model` (or a fresh copy of its architecture, `init="scratch"`) with DANN."""
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    device = resolve_device(cfg.device)
+    model = copy.deepcopy(source_model) if cfg.init == "source" else Classifier(source_model.arch)
+    model.to(device)
+    disc = DomainDiscriminator(model.encoder.out_features, cfg.disc_hidden).to(device)
+
+    def sgd(params):
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+
+    if cfg.variant == "grl":
+        optimizers = [sgd([*model.parameters(), *disc.parameters()])]
+    else:
+        optimizers = [sgd(model.parameters()), sgd(disc.parameters())]
+    steps = steps_per_epoch(len(data.x_s), len(data.x_t), cfg.batch_size)
+    total = cfg.epochs * steps
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        model.train()
+        disc.train()
+        sums: dict[str, float] = {}
+        pairs = paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator)
+        for i, (idx_s, idx_t) in enumerate(pairs):
+            p = ((epoch - 1) * steps + i) / total
+            for opt in optimizers:
+                for group in opt.param_groups:
+                    group["lr"] = annealed_lr(p, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
+            lam = dann_lambda(p, cfg.gamma, cfg.trade_off)
+            batch = (
+                data.x_s[idx_s].to(device),
+                data.y_s[idx_s].to(device),
+                data.x_t[idx_t].to(device),
+            )
+            if cfg.variant == "grl":
+                logs = dann_step(model, disc, optimizers[0], *batch, lam)
+            else:
+                logs = dann_alternating_step(model, disc, *optimizers, *batch, lam)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if on_step is not None:
+                on_step()
+        return {k: v / steps for k, v in sums.items()} | {"lambda": lam}
+
+    return run_epochs(
+        model,
+        data,
+        cfg.epochs,
+        train_epoch,
+        adapt.validator,
+        adapt.validation_samples,
+        device,
+        seed,
+    )

@@ -1,0 +1,114 @@
+"""Gradient reversal, DANN's schedules, ADDA's frozen parts, and short real adaptation runs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, DannConfig, TrainConfig
+from gantl.eval.metrics import accuracy, predict
+from gantl.eval.validators import VALIDATORS as VALIDATOR_FUNCS
+from gantl.methods.adaptation import AdaptationData, paired_batches
+from gantl.methods.adda import adda_step, train_adda
+from gantl.methods.dann import train_dann
+from gantl.methods.source_only import train_classifier
+from gantl.models.classifier import Architecture, Classifier
+from gantl.models.discriminator import DomainDiscriminator
+from gantl.models.grl import annealed_lr, dann_lambda, grad_reverse
+
+
+def test_grl_is_identity_forward_and_reverses_scaled_gradients():
+    x = torch.randn(5, 3, requires_grad=True)
+    y = grad_reverse(x, 0.3)
+    assert torch.equal(y, x)
+    weights = torch.randn(5, 3)
+    (y * weights).sum().backward()
+    torch.testing.assert_close(x.grad, -0.3 * weights)
+
+
+def test_lambda_and_learning_rate_schedules():
+    assert dann_lambda(0.0) == 0.0
+    assert dann_lambda(1.0) == pytest.approx(2 / (1 + math.exp(-10)) - 1)
+    assert dann_lambda(0.5, gamma=10, hi=0.5) == pytest.approx(0.5 * (2 / (1 + math.exp(-5)) - 1))
+    assert annealed_lr(0.0, 0.01) == 0.01
+    assert annealed_lr(1.0, 0.01) == pytest.approx(0.01 / 11**0.75)
+
+
+def test_validator_names_agree():
+    assert VALIDATORS == VALIDATOR_FUNCS
+
+
+def test_paired_batches_are_balanced_and_cover_the_larger_domain():
+    g = torch.Generator().manual_seed(0)
+    pairs = list(paired_batches(100, 30, 10, g))
+    assert len(pairs) == 10
+    assert all(len(s) == len(t) == 10 for s, t in pairs)
+    assert sorted(torch.cat([s for s, _ in pairs]).tolist()) == list(range(100))
+    assert max(torch.cat([t for _, t in pairs]).tolist()) < 30
+
+
+def test_adda_step_leaves_source_encoder_and_head_bitwise_untouched():
+    torch.manual_seed(0)
+    source = Classifier(Architecture("lenet", 1, 16, 10)).eval()
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    target = Classifier(Architecture("lenet", 1, 16, 10))
+    target.load_state_dict(source.state_dict())
+    disc = DomainDiscriminator(500)
+    opt_t = torch.optim.Adam(target.encoder.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
+    for p in source.parameters():
+        p.requires_grad_(False)
+    x_s, x_t = torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16) + 1
+    adda_step(source.encoder, target.encoder, disc, opt_t, opt_d, x_s, x_t)
+    for k, v in source.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(target.encoder.features[0].weight, before["encoder.features.0.weight"])
+    assert torch.equal(target.head.weight, before["head.weight"])  # C is shared and frozen
+
+
+SELECT = AdaptConfig(validator="neg_entropy", validation_samples=500)
+
+
+@pytest.fixture(scope="module")
+def mnist_usps(shared_data):
+    """A small real MNIST → USPS subset at 28×28: source model, adaptation data, target test."""
+    from gantl.data.prepare import convert_images
+    from gantl.data.specs import load_domain
+
+    def tensors(split, n, offset=0):
+        x = convert_images(split.images[offset : offset + n], 28, 1)
+        x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return x, torch.from_numpy(split.labels[offset : offset + n])
+
+    mnist = load_domain("mnist:mnist", shared_data).splits["test"]
+    usps = load_domain("usps:usps/usps.h5", shared_data).splits
+    (x_s, y_s), (x_sv, y_sv) = tensors(mnist, 1500), tensors(mnist, 300, 1500)
+    (x_t, _), (x_tv, y_tv) = tensors(usps["train"], 1500), tensors(usps["train"], 300, 1500)
+    test = tensors(usps["test"], 2007)
+    cfg = TrainConfig(epochs=5, batch_size=64, lr=1e-3, device="cpu")
+    source = train_classifier(Architecture("lenet", 1, 28, 10), (x_s, y_s), (x_sv, y_sv), cfg).model
+    return source, AdaptationData(x_s, y_s, x_t, x_sv, y_sv, x_tv, y_tv), test
+
+
+def test_dann_improves_target_accuracy_over_source_only(mnist_usps):
+    source, data, (x_test, y_test) = mnist_usps
+    before = accuracy(y_test, predict(source, x_test))
+    cfg = DannConfig(epochs=8, batch_size=32, device="cpu")
+    result = train_dann(source, data, cfg, SELECT, 0)
+    after = accuracy(y_test, predict(result.selected, x_test))
+    print(f"DANN: source-only {before:.4f} → {after:.4f}")
+    assert after > before + 0.02, (before, after)
+    assert set(result.picks) == {*VALIDATORS, "target_val_acc"}
+
+
+def test_adda_improves_target_accuracy_over_source_only(mnist_usps):
+    source, data, (x_test, y_test) = mnist_usps
+    before = accuracy(y_test, predict(source, x_test))
+    cfg = AddaConfig(epochs=8, batch_size=32, device="cpu")
+    result = train_adda(source, data, cfg, SELECT, 0)
+    after = accuracy(y_test, predict(result.selected, x_test))
+    print(f"ADDA: source-only {before:.4f} → {after:.4f}")
+    assert after > before + 0.05, (before, after)
+    assert result.upper_bound is not None

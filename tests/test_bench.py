@@ -1,0 +1,55 @@
+"""The bench CLI on a tiny config writes the documented JSON and markdown."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from typer.testing import CliRunner
+
+from gantl.cli import app
+from tests.conftest import TINY_PARAMS
+
+runner = CliRunner()
+
+
+def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    params = yaml.safe_load(TINY_PARAMS)
+    params["experiment"]["protocol"] = "tiny"
+    (tmp_path / "configs" / "tiny.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "results" / "tiny.json"
+    args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--out", str(out), "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["protocol"] == "tiny" and record["seeds"] == [0, 1]
+    assert set(record["results"]) == {"source_only", "oracle", "dann", "adda"}
+    for name, r in record["results"].items():
+        assert set(r) >= {
+            "target_acc_mean",
+            "target_acc_std",
+            "target_acc_upper_bound_mean",
+            "seconds",
+        }
+        assert len(r["target_acc_per_seed"]) == 2
+        assert r["seconds"] > 0
+        if name in ("dann", "adda"):
+            assert 0 <= r["target_acc_upper_bound_mean"] <= 1
+    assert record["commit"] is None or isinstance(record["commit"], str)
+    markdown = out.with_suffix(".md").read_text()
+    assert "gantl (validator-selected)" in markdown and "upper bound" in markdown
+    assert not (tmp_path / "models").exists()  # the bench works in a scratch dir
+
+
+def test_bench_rejects_unknown_protocol_and_method(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["bench", "digits", "--protocol", "nope"])
+    assert result.exit_code == 2 and "unknown protocol 'nope'" in result.output
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text(TINY_PARAMS)
+    result = runner.invoke(app, ["bench", "digits", "--protocol", "tiny", "--methods", "coral"])
+    assert result.exit_code == 2 and "unknown method(s) ['coral']" in result.output
+    result = runner.invoke(app, ["bench", "digits", "--protocol", "tiny", "--seeds", "a,b"])
+    assert result.exit_code == 2 and "--seeds" in result.output

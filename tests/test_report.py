@@ -1,0 +1,68 @@
+"""The results table and the negative-transfer guard."""
+
+from __future__ import annotations
+
+from gantl.report import summary_markdown, summary_rows
+from gantl.stages import _guard_negative_transfer
+
+
+def _result(acc: float, score: float | None = None, bound: float | None = None) -> dict:
+    r = {
+        "target_acc_mean": acc,
+        "target_acc_std": 0.01,
+        "source_test_acc_mean": 0.9,
+        "selection": "s",
+    }
+    if score is not None:
+        r |= {"validator_score_mean": score, "proxy_a_distance_mean": 1.5}
+    if bound is not None:
+        r |= {"target_acc_upper_bound_mean": bound, "target_acc_upper_bound_std": 0.0}
+    return r
+
+
+def test_guard_keeps_source_only_when_every_method_scores_below_it():
+    results = {
+        "source_only": _result(0.7, -0.3),
+        "dann": _result(0.8, -0.4),
+        "adda": _result(0.6, -0.5),
+    }
+    recommended, warnings = _guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
+    assert recommended == "source_only"
+    assert len(warnings) == 2 and "negative transfer" in warnings[0]
+    assert results["dann"]["negative_transfer"] and results["adda"]["negative_transfer"]
+
+
+def test_guard_recommends_the_best_scoring_adapted_model():
+    results = {
+        "source_only": _result(0.7, -0.3),
+        "dann": _result(0.8, -0.2),
+        "adda": _result(0.9, -0.1),
+    }
+    recommended, warnings = _guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
+    assert recommended == "adda" and warnings == []
+    assert results["dann"]["negative_transfer"] is False
+
+
+def test_table_shows_mean_std_upper_bound_and_flags():
+    summary = {
+        "protocol": "p",
+        "source": {"domain": "a", "spec": "bundled:a"},
+        "target": {"domain": "b", "spec": "bundled:b"},
+        "n_target_test": 10,
+        "seeds": [0, 1],
+        "validator": "neg_entropy",
+        "recommended": "source_only",
+        "warnings": ["negative transfer: x"],
+        "notes": ["a note"],
+        "results": {
+            "source_only": _result(0.7, -0.3),
+            "adda": {**_result(0.6, -0.5, bound=0.95), "negative_transfer": True},
+        },
+    }
+    rows = {r["model"]: r for r in summary_rows(summary)}
+    assert rows["source_only ★"]["target acc"] == "70.00 ± 1.00"
+    assert rows["adda"]["target acc"].endswith("⚠ negative transfer")
+    assert rows["adda"]["upper bound†"] == "95.00"
+    markdown = summary_markdown(summary)
+    assert "| adda | 60.00 ± 1.00 ⚠ negative transfer | 95.00 |" in markdown
+    assert "- note: a note" in markdown and "- negative transfer: x" in markdown
