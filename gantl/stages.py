@@ -297,9 +297,9 @@ def _model_dirs(models: Path, name: str, seed: int) -> tuple[Path, Path | None]:
     return base / "selected", bound if bound.is_dir() else None
 
 
-SELECTION = {
-    "source_only": "best source-val accuracy (no target labels)",
-    "oracle": "best target-val accuracy (trained on target labels: upper bound)",
+SELECTION = {  # how each model's checkpoint was chosen, as the table prints it
+    "source_only": "source-val acc",
+    "oracle": "target labels (oracle)",
 }
 
 
@@ -413,7 +413,7 @@ def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any
         "target_acc_std": std,
         "target_acc_per_seed": [r["target_acc"] for r in per_seed],
         "source_test_acc_mean": _mean_std([r["source_test_acc"] for r in per_seed])[0],
-        "selection": SELECTION.get(name, f"label-free validator '{validator}'"),
+        "selection": SELECTION.get(name, f"validator {validator}"),
     }
     if "validator_score" in per_seed[0]:
         out["validator_score_mean"] = _mean_std([r["validator_score"] for r in per_seed])[0]
