@@ -107,7 +107,12 @@ def test_adda_improves_target_accuracy_over_source_only(mnist_usps):
     source, data, (x_test, y_test) = mnist_usps
     before = accuracy(y_test, predict(source, x_test))
     cfg = AddaConfig(epochs=8, batch_size=32, device="cpu")
+    before_weights = {k: v.clone() for k, v in source.state_dict().items()}
     result = train_adda(source, data, cfg, SELECT, 0)
+    for k, v in source.state_dict().items():  # M_s and C untouched, bitwise
+        assert torch.equal(v, before_weights[k]), k
+    for k, v in result.selected.head.state_dict().items():  # the adapted model keeps C
+        assert torch.equal(v, before_weights[f"head.{k}"]), k
     after = accuracy(y_test, predict(result.selected, x_test))
     print(f"ADDA: source-only {before:.4f} → {after:.4f}")
     assert after > before + 0.05, (before, after)
