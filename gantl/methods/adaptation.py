@@ -163,6 +163,8 @@ def run_epochs(
         picker.offer(epoch, scores, eval_model())
         history.append({"epoch": epoch, **losses, **scores, "seconds": time.perf_counter() - t0})
     final = eval_model().cpu()
+    if validator not in picker.best:
+        raise ValueError(f"validator {validator!r} gave no finite score in {epochs} epoch(s)")
     selected = copy.deepcopy(final)
     selected.load_state_dict(picker.weights(validator))
     upper = None

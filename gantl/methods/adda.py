@@ -16,6 +16,7 @@ The adapted classifier is C ∘ M_t.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +76,7 @@ def train_adda(
     cfg: AddaConfig,
     adapt: AdaptConfig,
     seed: int,
-    on_step=None,
+    on_step: Callable[[], None] | None = None,
 ) -> AdaptResult:
     """Train M_t against D; return C ∘ M_t at the epochs the validators choose."""
     seed_everything(seed)

@@ -17,6 +17,7 @@ Shapes: x_s, x_t N×C×H×W; f = F(x) N×d; D(f) N (logits).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +119,7 @@ def train_dann(
     cfg: DannConfig,
     adapt: AdaptConfig,
     seed: int,
-    on_step=None,
+    on_step: Callable[[], None] | None = None,
 ) -> AdaptResult:
     """Adapt `source_model` (or a fresh copy of its architecture, `init="scratch"`) with DANN."""
     seed_everything(seed)
