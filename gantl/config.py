@@ -89,6 +89,7 @@ class TrainConfig(_Section):
     batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
     lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
     weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
+    augment: bool = False  # random rotation/zoom/shift of training images (gantl.data.augment)
     device: str = "auto"  # auto: CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
 
     _device = field_validator("device")(_check_device)
@@ -113,6 +114,7 @@ class AdaptConfig(_Section):
     methods: list[AdaptMethod] = ["dann", "adda"]  # each one is a DVC stage adapt@<method>
     validator: Literal[VALIDATORS] = "neg_entropy"  # label-free choice (gantl.eval.validators)
     validation_samples: int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
+    validate_every: int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
 
     @field_validator("methods")
     @classmethod

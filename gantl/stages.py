@@ -247,6 +247,8 @@ def adapt(params: Params, method: str, prepared: Path = PREPARED, models: Path =
                 source_model, data, cfg, params.adapt, seed, bar.advance
             )
             for record in result.history:
+                if params.adapt.validator not in record:
+                    continue  # an epoch between validations
                 log.info(
                     "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
                     record["epoch"], cfg.epochs,

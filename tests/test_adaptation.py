@@ -10,7 +10,7 @@ import torch
 from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, DannConfig, TrainConfig
 from gantl.eval.metrics import accuracy, predict
 from gantl.eval.validators import VALIDATORS as VALIDATOR_FUNCS
-from gantl.methods.adaptation import AdaptationData, paired_batches
+from gantl.methods.adaptation import AdaptationData, paired_batches, run_epochs
 from gantl.methods.adda import adda_step, train_adda
 from gantl.methods.dann import train_dann
 from gantl.methods.source_only import train_classifier
@@ -47,6 +47,28 @@ def test_paired_batches_are_balanced_and_cover_the_larger_domain():
     assert all(len(s) == len(t) == 10 for s, t in pairs)
     assert sorted(torch.cat([s for s, _ in pairs]).tolist()) == list(range(100))
     assert max(torch.cat([t for _, t in pairs]).tolist()) < 30
+
+
+def test_validate_every_scores_every_kth_and_the_last_epoch():
+    torch.manual_seed(0)
+    model = Classifier(Architecture("lenet", 1, 16, 10))
+    x = torch.randn(40, 1, 16, 16)
+    y = torch.arange(40) % 10
+    data = AdaptationData(x, y, x + 1, x[:20], y[:20], x[20:] + 1, y[20:])
+    seen = []
+
+    def train_epoch(epoch: int) -> dict[str, float]:
+        seen.append(epoch)
+        with torch.no_grad():
+            model.head.bias.add_(0.1)  # a different model each epoch
+        return {"loss": 0.0}
+
+    adapt = AdaptConfig(validator="neg_entropy", validation_samples=20, validate_every=3)
+    result = run_epochs(model, data, 7, train_epoch, adapt, torch.device("cpu"), 0)
+    assert seen == list(range(1, 8))
+    scored = [h["epoch"] for h in result.history if "neg_entropy" in h]
+    assert scored == [3, 6, 7]
+    assert set(result.picks.values()) <= {3, 6, 7}
 
 
 def test_adda_step_leaves_source_encoder_and_head_bitwise_untouched():

@@ -1,9 +1,10 @@
 """What DANN and ADDA share: balanced source/target batches and label-free checkpoint choice.
 
-After every epoch the model is scored by each validator of gantl.eval.validators on held-out
-data (source val with labels, target val *without* labels); the weights each validator prefers
-are kept. Target-val labels pick one more checkpoint, the upper bound, which is reported beside
-the honest number and never used by training or by the validator's choice.
+After every `validate_every` epochs (and after the last) the model is scored by each validator
+of gantl.eval.validators on held-out data (source val with labels, target val *without*
+labels); the weights each validator prefers are kept. Target-val labels pick one more
+checkpoint, the upper bound, which is reported beside the honest number and never used by
+training or by the validator's choice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gantl.config import AdaptConfig
 from gantl.eval.metrics import accuracy
 from gantl.eval.validators import ValidationInputs, score_all
 from gantl.models.classifier import Classifier
@@ -140,29 +142,33 @@ def run_epochs(
     data: AdaptationData,
     epochs: int,
     train_epoch: Callable[[int], dict[str, float]],
-    validator: str,
-    validation_samples: int,
+    adapt: AdaptConfig,
     device: torch.device,
     seed: int,
     eval_model: Callable[[], Classifier] | None = None,
 ) -> AdaptResult:
-    """Call `train_epoch(epoch)` `epochs` times, validating and offering checkpoints after each.
+    """Call `train_epoch(epoch)` `epochs` times; every `adapt.validate_every` epochs and after the
+    last, score the model and offer its weights to the checkpoint picker. Scoring is not free (the
+    IWV/DEV domain classifier is refit each time), so long schedules validate every few epochs.
 
     `eval_model` returns the classifier to score (default: `model`), for methods that train a
     part of it.
     """
     eval_model = eval_model or (lambda: model)
     g = torch.Generator().manual_seed(seed)
-    fit_rows = torch.randperm(len(data.x_s), generator=g)[:validation_samples]
+    fit_rows = torch.randperm(len(data.x_s), generator=g)[: adapt.validation_samples]
     picker, history = CheckpointPicker(), []
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         losses = train_epoch(epoch)
-        scores = validate(eval_model(), data, fit_rows, device, seed)
-        picker.offer(epoch, scores, eval_model())
+        scores: dict[str, float] = {}
+        if epoch % adapt.validate_every == 0 or epoch == epochs:
+            scores = validate(eval_model(), data, fit_rows, device, seed)
+            picker.offer(epoch, scores, eval_model())
         history.append({"epoch": epoch, **losses, **scores, "seconds": time.perf_counter() - t0})
     final = eval_model().cpu()
+    validator = adapt.validator
     if validator not in picker.best:
         raise ValueError(f"validator {validator!r} gave no finite score in {epochs} epoch(s)")
     selected = copy.deepcopy(final)

@@ -112,8 +112,7 @@ def train_adda(
         data,
         cfg.epochs,
         train_epoch,
-        adapt.validator,
-        adapt.validation_samples,
+        adapt,
         device,
         seed,
     )

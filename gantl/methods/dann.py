@@ -172,8 +172,7 @@ def train_dann(
         data,
         cfg.epochs,
         train_epoch,
-        adapt.validator,
-        adapt.validation_samples,
+        adapt,
         device,
         seed,
     )

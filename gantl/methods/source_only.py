@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from gantl.config import TrainConfig
+from gantl.data.augment import random_affine
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Architecture, Classifier
 from gantl.runtime import resolve_device, seed_everything
@@ -80,7 +81,10 @@ def train_classifier(
             idx = order[i : i + cfg.batch_size]
             if len(idx) < 2:  # a lone sample breaks batch norm and adds nothing
                 continue
-            x, y = x_train[idx].to(device), y_train[idx].to(device)
+            x, y = x_train[idx], y_train[idx]
+            if cfg.augment:
+                x = random_affine(x, generator)
+            x, y = x.to(device), y.to(device)
             # 2. update F and C
             logits = model(x)
             loss = F.cross_entropy(logits, y)
