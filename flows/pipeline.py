@@ -12,14 +12,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from gantl.stages import METRICS
+from gantl.stages import METRICS, PLOTS
 from tasks.dvc_stage import bring_stage_up_to_date, read_stage_graph, threads_per_stage
-from tasks.publish import publish_summary
+from tasks.publish import publish_summary, publish_translation
 
 
 @flow(name="gantl-pipeline")
 def pipeline(root: str = ".", force: bool = False) -> dict:
-    """Bring every stage up to date and publish the evaluation summary."""
+    """Bring every stage up to date; publish the evaluation summary and translation grid."""
     logger = get_run_logger()
     stages = read_stage_graph(root)
     logger.info("stages: %s", " → ".join(s.name for s in stages))
@@ -33,6 +33,10 @@ def pipeline(root: str = ".", force: bool = False) -> dict:
     logger.info("ran: %s", [r["stage"] for r in ran if r["ran"]] or "nothing (all up to date)")
     summary = json.loads((Path(root) / METRICS / "summary.json").read_text())
     publish_summary(summary)
+    translate_metrics = Path(root) / METRICS / "translate.json"
+    if translate_metrics.is_file():
+        translate = json.loads(translate_metrics.read_text())
+        publish_translation(translate, Path(root) / PLOTS / "translate" / f"{translate['gan']}.png")
     return summary
 
 

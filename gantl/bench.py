@@ -21,19 +21,28 @@ from gantl.checkpoint import git_commit
 from gantl.config import Params, params_from_dict, read_params_file
 from gantl.errors import ConfigError
 from gantl.io import write_json, write_text
+from gantl.stages import parse_method
+from gantl.translate import translate_stage
 
 PROTOCOL_DIR = Path("configs")
-ADAPT_METHODS = ("dann", "adda")
 # protocol → table → method → published target accuracy (%)
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
     "mnist-usps-adda": {
         "ADDA paper (Tzeng et al. 2017)": {"source_only": 75.2, "dann": 77.1, "adda": 89.4},
-        "CyCADA paper (Hoffman et al. 2018)": {"source_only": 82.2, "adda": 89.4, "cycada": 95.6},
+        "CyCADA paper (Hoffman et al. 2018)": {
+            "source_only": 82.2,
+            "adda": 89.4,
+            "cyclegan+adda": 95.6,
+        },
         "TLlib (selects on target test labels)": {"dann": 91.7, "adda": 94.5},
     },
     "usps-mnist-adda": {
         "ADDA paper (Tzeng et al. 2017)": {"source_only": 57.1, "dann": 73.0, "adda": 90.1},
-        "CyCADA paper (Hoffman et al. 2018)": {"source_only": 69.6, "adda": 90.1, "cycada": 96.5},
+        "CyCADA paper (Hoffman et al. 2018)": {
+            "source_only": 69.6,
+            "adda": 90.1,
+            "cyclegan+adda": 96.5,
+        },
         "TLlib (selects on target test labels)": {"dann": 95.2, "adda": 98.3},
     },
     "mnist5k-mnistm": {
@@ -76,20 +85,35 @@ def run_bench(
     data_dir: Path | None = None,
     workdir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run prepare → pretrain → oracle → adapt (each method) → evaluate; time every stage."""
-    unknown = set(methods) - {"source_only", *ADAPT_METHODS}
+    """Run prepare → pretrain → oracle → [translate] → adapt (each method) → evaluate, timing
+    every stage. Methods "<gan>+<method>" (pixel + feature) train their translator once per gan.
+    """
+    unknown = []
+    for method in methods:
+        try:
+            if method != "source_only":
+                parse_method(method)
+        except ConfigError:
+            unknown.append(method)
     if unknown:
         raise ConfigError(
-            f"bench: unknown method(s) {sorted(unknown)}; expected source_only, dann, adda"
+            f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, or "
+            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann or adda"
         )
     exp = params.experiment.model_copy(
         update={"seeds": seeds, **({"data_dir": data_dir} if data_dir else {})}
     )
-    adapt = params.adapt.model_copy(update={"methods": [m for m in methods if m in ADAPT_METHODS]})
+    adapted = [m for m in methods if m != "source_only"]
+    adapt = params.adapt.model_copy(
+        update={"methods": [m for m in adapted if "+" not in m], "pixel_methods": []}
+    )
     params = params.model_copy(update={"experiment": exp, "adapt": adapt})
+    gans = sorted({parse_method(m)[0] for m in adapted} - {None})
+    translation: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="gantl-bench-", dir=workdir) as tmp:
         root = Path(tmp)
         prepared, models = root / "data" / "prepared", root / "models"
+        translated = root / "data" / "translated"
         seconds: dict[str, float] = {}
 
         def timed(name: str, fn, *args, **kwargs):
@@ -101,8 +125,16 @@ def run_bench(
         timed("prepare", stages.prepare, params, prepared)
         timed("source_only", stages.pretrain, params, prepared, models / "source")
         timed("oracle", stages.oracle, params, prepared, models / "oracle")
-        for method in adapt.methods:
-            timed(method, stages.adapt, params, method, prepared, models)
+        for gan in gans:
+            gan_params = params.model_copy(
+                update={"translate": params.translate.model_copy(update={"gan": gan})}
+            )
+            translation[gan] = timed(
+                f"translate@{gan}", translate_stage, gan_params, prepared, models, translated,
+                root / "metrics", root / "plots", root / "state",
+            )  # fmt: skip
+        for method in adapted:
+            timed(method, stages.adapt, params, method, prepared, models, translated)
         summary = timed(
             "evaluate",
             stages.evaluate,
@@ -112,6 +144,7 @@ def run_bench(
             root / "metrics",
             root / "plots",
             root / "reports",
+            names=["source_only", "oracle", *adapted],
         )
     results = {}
     for name, r in summary["results"].items():
@@ -121,8 +154,8 @@ def run_bench(
             "target_acc_per_seed": r["target_acc_per_seed"],
             "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
             "negative_transfer": r.get("negative_transfer", False),
-            # adapted methods include the source pretraining they start from
-            "seconds": seconds[name] + (seconds["source_only"] if name in ADAPT_METHODS else 0),
+            # adapted methods include the source pretraining (and translator) they start from
+            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
         }
     return {
         "protocol": summary["protocol"],
@@ -135,6 +168,7 @@ def run_bench(
         "notes": summary["notes"],
         "warnings": summary["warnings"],
         "results": results,
+        "translation": translation,
         "published": PUBLISHED.get(summary["protocol"], {}),
         "stage_seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 2),
@@ -146,6 +180,13 @@ def run_bench(
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
     }
+
+
+def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
+    if name in ("source_only", "oracle"):
+        return 0.0
+    gan, _ = parse_method(name)
+    return seconds["source_only"] + (seconds[f"translate@{gan}"] if gan else 0.0)
 
 
 def bench_markdown(record: dict[str, Any]) -> str:

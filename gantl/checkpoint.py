@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 import gantl
 from gantl.errors import DataError
@@ -59,21 +60,37 @@ def input_hashes(paths: dict[str, Path]) -> dict[str, str]:
     return {name: file_sha256(p) for name, p in paths.items()}
 
 
-def save_checkpoint(directory: Path, model: Classifier, manifest: dict[str, Any]) -> None:
-    """Write weights and manifest (with the architecture) atomically into `directory`."""
+def save_weights(
+    directory: Path, module: nn.Module, manifest: dict[str, Any], architecture: dict[str, Any]
+) -> None:
+    """Write a module's weights and its manifest (with the record that rebuilds it) atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as tmp:
         save_file(state, str(tmp))
     manifest = {
         **manifest,
-        "architecture": model.arch.to_dict(),
+        "architecture": architecture,
         "weights_sha256": file_sha256(directory / WEIGHTS),
         "git_commit": git_commit(),
         "versions": package_versions(),
     }
     write_json(directory / MANIFEST, manifest)
+
+
+def save_checkpoint(directory: Path, model: Classifier, manifest: dict[str, Any]) -> None:
+    """Write a classifier's weights and manifest (with the architecture) atomically."""
+    save_weights(directory, model, manifest, model.arch.to_dict())
+
+
+def load_weights(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state dict, manifest) of a checkpoint directory, without unpickling anything."""
+    manifest = load_manifest(directory)
+    weights = Path(directory) / WEIGHTS
+    if not weights.is_file():
+        raise DataError(f"{weights}: checkpoint weights not found")
+    return load_file(str(weights)), manifest
 
 
 def load_manifest(directory: Path) -> dict[str, Any]:

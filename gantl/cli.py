@@ -45,6 +45,7 @@ class StageName(StrEnum):
     prepare = "prepare"
     pretrain = "pretrain"
     oracle = "oracle"
+    translate = "translate"
     adapt = "adapt"
     evaluate = "evaluate"
 
@@ -58,7 +59,10 @@ def _fail(exc: GantlError) -> typer.Exit:
 def stage(
     name: Annotated[StageName, typer.Argument(help="The pipeline stage to run.")],
     method: Annotated[
-        str | None, typer.Option(help="Adaptation method of the adapt stage: dann or adda.")
+        str | None,
+        typer.Option(
+            help="Method of the adapt stage: dann, adda, or <gan>+<method> (e.g. cyclegan+adda)."
+        ),
     ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
     data_dir: DataDirOpt = None,
@@ -77,7 +81,9 @@ def stage(
             )
         if name is StageName.adapt:
             if method is None:
-                raise ConfigError("gantl stage adapt needs --method (dann or adda)")
+                raise ConfigError(
+                    "gantl stage adapt needs --method (e.g. dann, adda, cyclegan+adda)"
+                )
             result = stages.adapt(params, method)
         else:
             result = stages.STAGES[name.value](params)

@@ -106,6 +106,7 @@ class EvaluateConfig(_Section):
 
 VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev")
 AdaptMethod = Literal["dann", "adda"]
+PixelMethod = Literal["source_only", "dann", "adda"]  # on translated source images
 
 
 class AdaptConfig(_Section):
@@ -115,8 +116,10 @@ class AdaptConfig(_Section):
     validator: Literal[VALIDATORS] = "neg_entropy"  # label-free choice (gantl.eval.validators)
     validation_samples: int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
     validate_every: int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
+    pixel_methods: list[PixelMethod] = []  # adapt@<translate.gan>+<m>: trained on translated source
+    pixel_source: Literal["translated", "both"] = "translated"  # or original + translated images
 
-    @field_validator("methods")
+    @field_validator("methods", "pixel_methods")
     @classmethod
     def _distinct(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
@@ -159,6 +162,80 @@ class AddaConfig(_Section):
     _device = field_validator("device")(_check_device)
 
 
+class CycleGanConfig(_Section):
+    """CycleGAN (Zhu et al. 2017) with CyCADA's optional semantic loss; defaults: the paper's."""
+
+    epochs: int = Field(200, gt=0)  # one epoch = one pass over the larger domain's train split
+    decay_epochs: int = Field(100, ge=0)  # lr falls linearly to ~0 over the last ones (paper)
+    batch_size: int = Field(1, gt=0)  # per domain; the paper uses 1, digits train well with 16+
+    lr: float = Field(2e-4, gt=0)  # Adam, generators and discriminators alike
+    beta1: float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
+    beta2: float = Field(0.999, ge=0, lt=1)
+    ngf: int = Field(64, gt=0)  # generator width (first layer's channels)
+    n_blocks: int = Field(6, ge=0)  # residual blocks at 1/4 resolution (6 for ≤ 128 px)
+    ndf: int = Field(64, gt=0)  # discriminator width
+    d_layers: int = Field(2, ge=1)  # PatchGAN stride-2 layers: 2 → 34 px fields on 28 px digits
+    gan_loss: Literal["lsgan", "bce"] = "lsgan"  # least squares: the paper's stable choice
+    lambda_cycle: float = Field(10.0, ge=0)  # λ of ‖F(G(x)) − x‖₁ + ‖G(F(y)) − y‖₁
+    lambda_identity: float = Field(0.5, ge=0)  # identity loss weight, × lambda_cycle (code)
+    lambda_semantic: float = Field(0.0, ge=0)  # CyCADA: the frozen source classifier's labels
+    pool_size: int = Field(50, ge=0)  # history of generated images D also sees; 0: none
+    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+
+    @field_validator("decay_epochs")
+    @classmethod
+    def _decay(cls, v: int, info: Any) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and v > epochs:
+            raise ValueError(f"must be at most epochs ({epochs})")
+        return v
+
+
+class StarGanConfig(_Section):
+    """StarGAN (Choi et al. 2018): one generator for every domain pair; defaults: the paper's."""
+
+    epochs: int = Field(100, gt=0)  # one epoch = one pass over the largest domain's train split
+    decay_epochs: int = Field(50, ge=0)  # lr falls linearly to ~0 over the last ones
+    batch_size: int = Field(16, gt=0)  # per domain (the paper: 16 in all)
+    lr_g: float = Field(1e-4, gt=0)  # Adam, generator
+    lr_d: float = Field(1e-4, gt=0)  # Adam, discriminator
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    g_conv_dim: int = Field(64, gt=0)  # generator width
+    g_blocks: int = Field(6, ge=0)  # residual blocks at 1/4 resolution
+    d_conv_dim: int = Field(64, gt=0)  # discriminator width
+    d_repeat: int = Field(3, ge=1)  # stride-2 layers: 28 px → 3 px, 32 px → 4 px
+    lambda_cls: float = Field(1.0, ge=0)  # domain classification loss weight
+    lambda_rec: float = Field(10.0, ge=0)  # reconstruction (cycle) loss weight
+    lambda_gp: float = Field(10.0, ge=0)  # WGAN-GP gradient penalty weight
+    n_critic: int = Field(5, gt=0)  # D updates per G update
+    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+
+    @field_validator("decay_epochs")
+    @classmethod
+    def _decay(cls, v: int, info: Any) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and v > epochs:
+            raise ValueError(f"must be at most epochs ({epochs})")
+        return v
+
+
+class TranslateConfig(_Section):
+    """The translate stage: which GAN turns labelled source images into target-style ones."""
+
+    gan: Literal["cyclegan", "stargan"] = "cyclegan"  # its section below holds its settings
+    seed: int = Field(0, ge=0)  # the GAN is trained once, like a data stage, with this seed
+    train_size: int | None = Field(None, gt=0)  # images per domain it trains on; None: all
+    metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
+    grid_images: int = Field(12, gt=0)  # columns of the source | translated | reconstructed PNG
+
+
 class Params(_Section):
     """The whole of params.yaml after the profile's overrides are merged in."""
 
@@ -172,8 +249,21 @@ class Params(_Section):
     adapt: AdaptConfig
     dann: DannConfig
     adda: AddaConfig
+    translate: TranslateConfig
+    cyclegan: CycleGanConfig
+    stargan: StarGanConfig
     evaluate: EvaluateConfig
     profiles: dict[str, dict[str, dict[str, Any]]] = {}  # profile name → section → overrides
+
+    @property
+    def pixel_models(self) -> list[str]:
+        """Names of the pixel + feature models: "<gan>+<method>", e.g. "cyclegan+adda"."""
+        return [f"{self.translate.gan}+{m}" for m in self.adapt.pixel_methods]
+
+    @property
+    def adapted_models(self) -> list[str]:
+        """Every model an adapt stage makes, in report order."""
+        return [*self.adapt.methods, *self.pixel_models]
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from gantl.methods.source_only import steps_per_epoch, train_classifier
 from gantl.models.classifier import Architecture, Classifier, choose_model
 from gantl.progress import progress_bar
 from gantl.runtime import resolve_device
+from gantl.translate import TRANSLATED, translate_stage
 
 log = logging.getLogger("gantl")
 
@@ -199,12 +200,27 @@ def oracle(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "orac
     return _train_stage("oracle", "target", params.oracle, params.experiment.seeds, prepared, out)
 
 
-def load_adaptation_data(prepared: Path, with_target_val_labels: bool = True) -> AdaptationData:
-    """Source train/val with labels, target train without, target val (labels: upper bound)."""
-    s_train, s_val = (read_split(split_path(prepared, "source", s)) for s in ("train", "val"))
+def load_adaptation_data(
+    prepared: Path,
+    with_target_val_labels: bool = True,
+    translated: Path | None = None,
+    mix: bool = False,
+) -> AdaptationData:
+    """Source train/val with labels, target train without, target val (labels: upper bound).
+
+    With `translated` (data/translated/<gan>), the source splits are the translated ones, or,
+    with `mix`, the original and translated images together.
+    """
+    source_dirs = [Path(prepared) / "source"]
+    if translated is not None:
+        source_dirs = [*source_dirs, Path(translated)] if mix else [Path(translated)]
+    parts = {
+        name: [read_split(d / f"{name}.parquet").tensors() for d in source_dirs]
+        for name in ("train", "val")
+    }
+    x_s, y_s = (torch.cat(t) for t in zip(*parts["train"], strict=True))
+    x_s_val, y_s_val = (torch.cat(t) for t in zip(*parts["val"], strict=True))
     t_train, t_val = (read_split(split_path(prepared, "target", s)) for s in ("train", "val"))
-    x_s, y_s = s_train.tensors()
-    x_s_val, y_s_val = s_val.tensors()
     x_t_val, y_t_val = t_val.tensors()
     return AdaptationData(
         x_s=x_s,
@@ -219,33 +235,99 @@ def load_adaptation_data(prepared: Path, with_target_val_labels: bool = True) ->
 
 LOGGED = ("loss", "domain_acc", "target_val_acc")  # history keys worth a log line
 ADAPT_TRAINERS = {"dann": train_dann, "adda": train_adda}
+GANS = ("cyclegan", "stargan")
 
 
-def adapt(params: Params, method: str, prepared: Path = PREPARED, models: Path = MODELS) -> dict:
-    """Adapt the pretrained source model of each seed to the target with `method`."""
-    if method not in ADAPT_TRAINERS:
+def parse_method(method: str) -> tuple[str | None, str]:
+    """ "adda" → (None, "adda"); "cyclegan+adda" → ("cyclegan", "adda") (pixel + feature)."""
+    gan, _, base = method.rpartition("+")
+    if gan and gan not in GANS:
         raise ConfigError(
-            f"adapt: unknown method {method!r}; expected one of {sorted(ADAPT_TRAINERS)}"
+            f"adapt: unknown translator {gan!r} in {method!r}; expected one of {GANS}"
         )
-    cfg = getattr(params, method)
-    data = load_adaptation_data(prepared)
+    known = ADAPT_TRAINERS.keys() | ({"source_only"} if gan else set())
+    if base not in known:
+        raise ConfigError(f"adapt: unknown method {method!r}; expected one of {sorted(known)}")
+    return gan or None, base
+
+
+def adapt(
+    params: Params,
+    method: str,
+    prepared: Path = PREPARED,
+    models: Path = MODELS,
+    translated: Path = TRANSLATED,
+) -> dict:
+    """Adapt the source model of each seed to the target with `method`.
+
+    A pixel + feature method "<gan>+<m>" (CyCADA's recipe) first trains the classifier on the
+    translated source images (`pretrain` settings, selected on translated source val), then
+    runs <m> from it with the translated images as its source; "<gan>+source_only" stops after
+    the first step.
+    """
+    gan, base = parse_method(method)
+    cfg = params.pretrain if base == "source_only" else getattr(params, base)
+    data = load_adaptation_data(
+        prepared,
+        translated=Path(translated) / gan if gan else None,
+        mix=params.adapt.pixel_source == "both",
+    )
     seeds = params.experiment.seeds
     steps = adapt_steps(len(data.x_s), len(data.x_t), cfg.batch_size)
-    inputs = input_hashes(
-        {f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")}
-    )
+    total = len(seeds) * cfg.epochs * steps
+    input_paths = {
+        f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")
+    }
+    if gan:
+        input_paths |= {
+            f"translated/{gan}/{s}.parquet": Path(translated) / gan / f"{s}.parquet"
+            for s in ("train", "val")
+        }
+        total += (
+            len(seeds)
+            * params.pretrain.epochs
+            * steps_per_epoch(len(data.x_s), params.pretrain.batch_size)
+        )
+    inputs = input_hashes(input_paths)
     manifests = {}
     with (
-        progress_bar(len(seeds) * cfg.epochs * steps, f"adapt ({method})") as bar,
+        progress_bar(total, f"adapt ({method})") as bar,
         atomic_dir(Path(models) / method) as tmp,
     ):
         for seed in seeds:
             source_dir = seed_dir(Path(models) / "source", seed)
             source_model, source_manifest = load_classifier(source_dir)
-            log.info("adapt %s seed %d: from %s", method, seed, source_dir)
-            result = ADAPT_TRAINERS[method](
-                source_model, data, cfg, params.adapt, seed, bar.advance
-            )
+            source_hash = source_manifest["weights_sha256"]
+            if gan:
+                log.info("adapt %s seed %d: classifier on %s-translated source", method, seed, gan)
+                trained = train_classifier(
+                    source_model.arch, (data.x_s, data.y_s), (data.x_s_val, data.y_s_val),
+                    params.pretrain, seed, bar.advance,
+                )  # fmt: skip
+                source_model, source_hash = trained.model, None
+            if base == "source_only":
+                manifest = {
+                    "stage": f"adapt@{method}",
+                    "method": method,
+                    "params": {
+                        "pretrain": params.pretrain.model_dump(),
+                        "adapt": params.adapt.model_dump(),
+                    },
+                    "inputs": inputs,
+                    "seed": seed,
+                    "device": trained.device,
+                    "wall_time_s": round(trained.seconds, 3),
+                    "metrics": {
+                        "best_epoch": trained.best_epoch,
+                        "source_val_acc": trained.best_val_acc,
+                        "history": trained.history_dicts(),
+                    },
+                }
+                save_checkpoint(seed_dir(tmp, seed) / "selected", source_model, manifest)
+                manifests[seed] = manifest
+                continue
+            log.info("adapt %s seed %d: from %s", method, seed, gan or source_dir)
+            result = ADAPT_TRAINERS[base](source_model, data, cfg, params.adapt, seed, bar.advance)
             for record in result.history:
                 if params.adapt.validator not in record:
                     continue  # an epoch between validations
@@ -258,8 +340,8 @@ def adapt(params: Params, method: str, prepared: Path = PREPARED, models: Path =
             manifest = {
                 "stage": f"adapt@{method}",
                 "method": method,
-                "params": {method: cfg.model_dump(), "adapt": params.adapt.model_dump()},
-                "inputs": {**inputs, "source_model": source_manifest["weights_sha256"]},
+                "params": {base: cfg.model_dump(), "adapt": params.adapt.model_dump()},
+                "inputs": {**inputs, "source_model": source_hash},
                 "seed": seed,
                 "device": result.device,
                 "wall_time_s": round(result.seconds, 3),
@@ -270,6 +352,8 @@ def adapt(params: Params, method: str, prepared: Path = PREPARED, models: Path =
                     "history": result.history,
                 },
             }
+            if gan:
+                manifest["params"]["pretrain"] = params.pretrain.model_dump()
             save_checkpoint(seed_dir(tmp, seed) / "selected", result.selected, manifest)
             if result.upper_bound is not None:
                 bound = {
@@ -317,6 +401,7 @@ def evaluate(
     metrics: Path = METRICS,
     plots: Path = PLOTS,
     reports: Path = REPORTS,
+    names: list[str] | None = None,
 ) -> dict[str, Any]:
     """Score every model on the target test split; guard against negative transfer.
 
@@ -338,7 +423,8 @@ def evaluate(
     data = load_adaptation_data(prepared, with_target_val_labels=False)
     fit_rows = torch.randperm(len(data.x_s), generator=torch.Generator().manual_seed(0))
     fit_rows = fit_rows[: params.adapt.validation_samples]
-    names = ["source_only", "oracle", *params.adapt.methods]
+    names = names or ["source_only", "oracle", *params.adapted_models]
+    adapted = [n for n in names if n not in ("source_only", "oracle")]
     results: dict[str, Any] = {}
     for name in names:
         per_seed = []
@@ -381,7 +467,7 @@ def evaluate(
             "%s: target acc %.4f ± %.4f over %d seed(s)",
             name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds),
         )  # fmt: skip
-    recommended, warnings = _guard_negative_transfer(results, params.adapt.methods, validator)
+    recommended, warnings = _guard_negative_transfer(results, adapted, validator)
     for w in warnings:
         log.warning(w)
     summary: dict[str, Any] = {
@@ -415,7 +501,12 @@ def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any
         "target_acc_std": std,
         "target_acc_per_seed": [r["target_acc"] for r in per_seed],
         "source_test_acc_mean": _mean_std([r["source_test_acc"] for r in per_seed])[0],
-        "selection": SELECTION.get(name, f"validator {validator}"),
+        "selection": SELECTION.get(
+            name,
+            "translated-source val acc"
+            if name.endswith("+source_only")
+            else f"validator {validator}",
+        ),
     }
     if "validator_score" in per_seed[0]:
         out["validator_score_mean"] = _mean_std([r["validator_score"] for r in per_seed])[0]
@@ -453,4 +544,17 @@ def _write_confusion(path: Path, y_true: np.ndarray, y_pred: np.ndarray, names: 
         tmp.write_text("\n".join(lines) + "\n")
 
 
-STAGES = {"prepare": prepare, "pretrain": pretrain, "oracle": oracle, "evaluate": evaluate}
+def translate(
+    params: Params, prepared: Path = PREPARED, models: Path = MODELS, translated: Path = TRANSLATED
+) -> dict[str, Any]:
+    """Train `translate.gan` on source and target train images; write translated source splits."""
+    return translate_stage(params, prepared, models, translated, METRICS, PLOTS)
+
+
+STAGES = {
+    "prepare": prepare,
+    "pretrain": pretrain,
+    "oracle": oracle,
+    "translate": translate,
+    "evaluate": evaluate,
+}

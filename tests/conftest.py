@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 _STATE = ROOT / ".prefect" / "test"
@@ -95,11 +96,28 @@ prepare:
   seed: 0
 pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
 oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
-adapt: {methods: [dann, adda], validator: neg_entropy, validation_samples: 200}
+adapt:
+  {methods: [dann, adda], validator: neg_entropy, validation_samples: 200, pixel_methods: [adda]}
 dann: {epochs: 2, batch_size: 32}
 adda: {epochs: 2, batch_size: 32}
+translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4}
+cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
+stargan: {epochs: 1, decay_epochs: 0, batch_size: 16, g_conv_dim: 4, g_blocks: 1, d_conv_dim: 4}
 evaluate: {batch_size: 256, device: cpu}
 profiles:
-  quick: {pretrain: {epochs: 2}, oracle: {epochs: 2}, dann: {epochs: 2}, adda: {epochs: 2}}
-  paper: {pretrain: {epochs: 100}, oracle: {epochs: 100}, dann: {epochs: 100}, adda: {epochs: 100}}
+  quick:
+    {pretrain: {epochs: 2}, oracle: {epochs: 2}, dann: {epochs: 2}, adda: {epochs: 2},
+     cyclegan: {epochs: 1}, stargan: {epochs: 1}}
+  paper:
+    {pretrain: {epochs: 100}, oracle: {epochs: 100}, dann: {epochs: 100}, adda: {epochs: 100},
+     cyclegan: {epochs: 100}, stargan: {epochs: 100}}
 """
+
+
+def two_domains(n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """A: bright squares on dark; B: the same squares, inverted. Both 1×16×16 in [−1, 1]."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((n, 1, 16, 16), -1.0)
+    for i, (r, c) in enumerate(torch.randint(2, 10, (n, 2), generator=g).tolist()):
+        x[i, 0, r : r + 5, c : c + 5] = 1.0
+    return x, -x.flip(0)

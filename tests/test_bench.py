@@ -20,12 +20,16 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     params["experiment"]["protocol"] = "tiny"
     (tmp_path / "configs" / "tiny.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "results" / "tiny.json"
-    args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--out", str(out), "-q"]
+    methods = "source_only,dann,adda,cyclegan+adda"
+    args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--methods", methods]
+    args += ["--out", str(out), "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["protocol"] == "tiny" and record["seeds"] == [0, 1]
-    assert set(record["results"]) == {"source_only", "oracle", "dann", "adda"}
+    assert set(record["results"]) == {"source_only", "oracle", "dann", "adda", "cyclegan+adda"}
+    assert set(record["translation"]["cyclegan"]) >= {"fid", "kid", "label_preservation"}
+    assert record["stage_seconds"]["translate@cyclegan"] > 0
     for name, r in record["results"].items():
         assert set(r) >= {
             "target_acc_mean",
@@ -35,7 +39,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
         }
         assert len(r["target_acc_per_seed"]) == 2
         assert r["seconds"] > 0
-        if name in ("dann", "adda"):
+        if name in ("dann", "adda", "cyclegan+adda"):
             assert 0 <= r["target_acc_upper_bound_mean"] <= 1
     assert record["commit"] is None or isinstance(record["commit"], str)
     markdown = out.with_suffix(".md").read_text()

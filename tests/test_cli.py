@@ -55,10 +55,10 @@ def test_stages_run_and_a_failing_prepare_keeps_previous_outputs(workdir):
     params = _params(workdir, source="npz:a.npz", target="npz:b.npz", protocol="npz-a-b")
     params["prepare"].update(source_train_size=None, target_train_size=None, image_size=16)
     good = _write(workdir / "params.yaml", params)
-    for name in ("prepare", "pretrain", "oracle"):
+    for name in ("prepare", "pretrain", "oracle", "translate"):
         result = _stage(name, good)
         assert result.exit_code == 0, result.output
-    for method in ("dann", "adda"):
+    for method in ("dann", "adda", "cyclegan+adda"):
         result = runner.invoke(app, ["stage", "adapt", "--method", method, "--params", good, "-q"])
         assert result.exit_code == 0, result.output
     result = _stage("evaluate", good)

@@ -15,7 +15,10 @@ import yaml
 from tests.conftest import TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
-ALL = {"prepare", "pretrain", "oracle", "adapt@dann", "adapt@adda", "evaluate"}
+ALL = {
+    "prepare", "pretrain", "oracle", "translate", "adapt@dann", "adapt@adda",
+    "adapt_pixel@adda", "evaluate",
+}  # fmt: skip
 
 
 def _ran(output: str) -> set[str]:
@@ -36,7 +39,7 @@ def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
     assert _ran(out) == ALL
     summary = json.loads((repo / "metrics" / "summary.json").read_text())
     assert summary["protocol"] == "tiny-uci-mnistm"
-    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda"}
+    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda", "cyclegan+adda"}
     for result in summary["results"].values():
         assert 0.0 <= result["target_acc_mean"] <= 1.0
     assert summary["recommended"] in summary["results"]
@@ -45,6 +48,13 @@ def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
     assert (repo / "models" / "source" / "seed_0" / "model.safetensors").is_file()
     assert (repo / "models" / "adda" / "seed_0" / "selected" / "model.safetensors").is_file()
     assert (repo / "reports" / "dann.json").is_file()
+    for split in ("train", "val"):
+        assert (repo / "data" / "translated" / "cyclegan" / f"{split}.parquet").is_file()
+    assert (repo / "models" / "cyclegan+adda" / "seed_0" / "selected" / "manifest.json").is_file()
+    assert (repo / "plots" / "translate" / "cyclegan.png").is_file()
+    translate = json.loads((repo / "metrics" / "translate.json").read_text())
+    assert translate["gan"] == "cyclegan" and 0 <= translate["label_preservation"] <= 1
+    assert not (repo / ".gantl" / "state" / "cyclegan").exists()  # removed once finished
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert set(lock["stages"]) == ALL
 
@@ -62,7 +72,9 @@ def test_param_change_reruns_only_downstream_stages(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
     # pretrain reruns, and so does everything that consumes the source model
-    assert _ran(out) == {"pretrain", "adapt@dann", "adapt@adda", "evaluate"}
+    assert _ran(out) == {
+        "pretrain", "translate", "adapt@dann", "adapt@adda", "adapt_pixel@adda", "evaluate"
+    }  # fmt: skip
     assert {"prepare", "oracle"} <= _skipped(out)
 
 
@@ -71,4 +83,4 @@ def test_method_param_change_reruns_only_that_method(repo):
     params["adda"]["disc_lr"] = 0.0001
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
-    assert _ran(out) == {"adapt@adda", "evaluate"}
+    assert _ran(out) == {"adapt@adda", "adapt_pixel@adda", "evaluate"}

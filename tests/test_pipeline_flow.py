@@ -21,9 +21,11 @@ def test_stage_graph_is_read_from_dvc_yaml():
         "prepare",
         "pretrain",
         "oracle",
+        "translate",
         "adapt@dann",
         "adapt@adda",
     }
+    assert set(by_name["translate"].upstream) == {"prepare", "pretrain", "oracle"}
     assert set(by_name["adapt@dann"].upstream) == {"prepare", "pretrain"}
     assert by_name["adapt@adda"].cmd == "gantl stage adapt --method adda"
     assert by_name["pretrain"].upstream == ("prepare",)
@@ -43,7 +45,7 @@ def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefe
 
     repo = make_pipeline_copy(tmp_path, TINY_PARAMS)
     summary = pipeline(root=str(repo))
-    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda"}
+    assert set(summary["results"]) == {"source_only", "oracle", "dann", "adda", "cyclegan+adda"}
     assert summary == json.loads((repo / "metrics" / "summary.json").read_text())
     # every stage was recorded: DVC has nothing left to do
     assert "up to date" in run(["dvc", "status"], repo).stdout
@@ -61,4 +63,4 @@ def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefe
     import asyncio
 
     keys = {a.key for a in asyncio.run(artifacts())}
-    assert {"gantl-summary", "gantl-report"} <= keys
+    assert {"gantl-summary", "gantl-report", "gantl-translation"} <= keys

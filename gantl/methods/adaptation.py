@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -39,20 +39,27 @@ class AdaptationData:
     y_t_val: torch.Tensor | None  # only for the upper-bound pick
 
 
-def paired_batches(
-    n_s: int, n_t: int, batch_size: int, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of (source idx, target idx) pairs of equal size, over the larger domain.
+def balanced_batches(
+    sizes: Sequence[int], batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """One epoch of index batches, one of `batch_size` rows per domain, over the largest domain.
 
-    The smaller domain is reshuffled and cycled, so each step sees batch_size images of each.
+    Smaller domains are reshuffled and cycled, so every step sees batch_size images of each.
     """
-    steps = max(1, max(n_s, n_t) // batch_size)
+    steps = max(1, max(sizes) // batch_size)
     streams = []
-    for n in (n_s, n_t):
+    for n in sizes:
         reps = math.ceil(steps * batch_size / n)
         order = torch.cat([torch.randperm(n, generator=generator) for _ in range(reps)])
         streams.append(order[: steps * batch_size].view(steps, batch_size))
-    yield from zip(streams[0], streams[1], strict=True)
+    yield from zip(*streams, strict=True)
+
+
+def paired_batches(
+    n_s: int, n_t: int, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(source idx, target idx) batches of equal size: `balanced_batches` of two domains."""
+    yield from balanced_batches((n_s, n_t), batch_size, generator)  # type: ignore[misc]
 
 
 def steps_per_epoch(n_s: int, n_t: int, batch_size: int) -> int:

@@ -1,0 +1,98 @@
+"""How good translated images are, measured on features of the project's own digit classifiers.
+
+Inception weights cannot be downloaded here and Inception features mean little for 28 px digits,
+so FID and KID use the penultimate features of a classifier trained on the *target* domain (the
+oracle): translated source images should be distributed like real target images in the space
+that classifier reads. Label preservation is that classifier's accuracy on translated images
+against the source labels: a translator that turns 3s into 8s scores low however real it looks.
+These numbers describe a translator; they never choose its weights.
+
+    FID  = ‖μ_1 − μ_2‖² + Tr(Σ_1 + Σ_2 − 2 (Σ_1 Σ_2)^½)               (Heusel et al., NeurIPS 2017)
+    KID  = unbiased MMD² with k(x, y) = (xᵀy / d + 1)³, mean over subsets  (Bińkowski et al. 2018)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gantl.eval.metrics import accuracy, predict
+from gantl.models.classifier import Classifier
+
+
+def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
+    """FID between two feature sets (N×d each, N ≥ 2) under a Gaussian fit of each."""
+    f1, f2 = np.asarray(f1, dtype=np.float64), np.asarray(f2, dtype=np.float64)
+    if len(f1) < 2 or len(f2) < 2:
+        raise ValueError(f"frechet_distance needs ≥ 2 rows per set, got {len(f1)} and {len(f2)}")
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    # Tr((Σ_1 Σ_2)^½) = Σ √λ_i(Σ_1^½ Σ_2 Σ_1^½): a symmetric PSD matrix, so eigvalsh is exact and
+    # stable even when the covariances are singular (fewer rows than feature dimensions).
+    w, v = np.linalg.eigh(s1)
+    s1_half = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(s1_half @ s2 @ s1_half), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
+
+
+def kernel_inception_distance(
+    f1: np.ndarray,
+    f2: np.ndarray,
+    n_subsets: int = 10,
+    subset_size: int = 500,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """(mean, std) over subsets of the unbiased MMD² with the cubic polynomial kernel."""
+    f1, f2 = np.asarray(f1, dtype=np.float64), np.asarray(f2, dtype=np.float64)
+    m = min(subset_size, len(f1), len(f2))
+    if m < 2:
+        raise ValueError(f"kernel_inception_distance needs ≥ 2 rows per set, got {m}")
+    d = f1.shape[1]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_subsets):
+        x = f1[rng.choice(len(f1), m, replace=False)]
+        y = f2[rng.choice(len(f2), m, replace=False)]
+        k_xx, k_yy, k_xy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off = m * (m - 1)
+        mmd = (
+            (k_xx.sum() - np.trace(k_xx)) / off
+            + (k_yy.sum() - np.trace(k_yy)) / off
+            - 2 * k_xy.mean()
+        )
+        values.append(mmd)
+    return float(np.mean(values)), float(np.std(values))
+
+
+@torch.no_grad()
+def classifier_features(model: Classifier, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Penultimate features F(x) of `model` (eval mode), on the model's device, as numpy."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = [
+        model.features(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)
+    ]
+    return torch.cat(out).double().numpy()
+
+
+def translation_quality(
+    judge: Classifier,
+    translated: torch.Tensor,
+    labels: torch.Tensor,
+    real_target: torch.Tensor,
+    seed: int = 0,
+) -> dict[str, float]:
+    """FID, KID and label preservation of translated source images against real target ones.
+
+    `judge` is a classifier of the target domain (the oracle); `labels` are the source labels of
+    the images before translation.
+    """
+    f_fake = classifier_features(judge, translated)
+    f_real = classifier_features(judge, real_target)
+    kid, kid_std = kernel_inception_distance(f_fake, f_real, seed=seed)
+    return {
+        "fid": frechet_distance(f_fake, f_real),
+        "kid": kid,
+        "kid_std": kid_std,
+        "label_preservation": accuracy(labels, predict(judge, translated)),
+    }

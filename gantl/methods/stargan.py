@@ -1,0 +1,208 @@
+"""StarGAN: one generator translating between any of k domains (Choi et al., CVPR 2018).
+
+    https://arxiv.org/abs/1711.09020
+
+Code (vs. paper): `G` (G), `D` with heads D_src and D_cls; c = one-hot domain label; c_org the
+label of the real image, c_trg the requested one. Losses (WGAN-GP adversarial loss, as the
+paper's experiments):
+
+    L_D = −E[D_src(x)] + E[D_src(G(x, c_trg))] + λ_cls CE(D_cls(x), c_org) + λ_gp GP
+    L_G = −E[D_src(G(x, c_trg))] + λ_cls CE(D_cls(G(x, c_trg)), c_trg)
+          + λ_rec ‖x − G(G(x, c_trg), c_org)‖₁
+
+D is updated every step, G every `n_critic` steps. Each step draws `batch_size` images from
+every domain and sends each to a random *other* domain (with two domains: always the other).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from gantl.config import StarGanConfig
+from gantl.methods.adaptation import balanced_batches
+from gantl.methods.cyclegan import lr_factor
+from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
+from gantl.models.stargan_nets import StarDiscriminator, StarGenerator
+from gantl.runtime import resolve_device, seed_everything
+from gantl.training_state import fingerprint, load_state, save_state
+
+log = logging.getLogger("gantl")
+
+
+def other_domains(c_org: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """A random target domain ≠ c_org for each row (uniform over the k − 1 others)."""
+    shift = torch.randint(1, k, (len(c_org),), generator=generator).to(c_org.device)
+    return (c_org + shift) % k
+
+
+def stargan_step(
+    G: StarGenerator,
+    D: StarDiscriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x: torch.Tensor,
+    c_org: torch.Tensor,
+    c_trg: torch.Tensor,
+    k: int,
+    cfg: StarGanConfig,
+    update_g: bool,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Update D; then, if `update_g`, update G."""
+    # 1. prepare labels
+    onehot_org, onehot_trg = F.one_hot(c_org, k).float(), F.one_hot(c_trg, k).float()
+    # 2. update D
+    src_real, cls_real = D(x)
+    x_fake = G(x, onehot_trg).detach()
+    src_fake, _ = D(x_fake)
+    d_loss_adv = wgan_d_loss(src_real, src_fake)
+    d_loss_cls = F.cross_entropy(cls_real, c_org)
+    d_loss_gp = gradient_penalty(lambda v: D(v)[0], x, x_fake, generator)
+    d_loss = d_loss_adv + cfg.lambda_cls * d_loss_cls + cfg.lambda_gp * d_loss_gp
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    logs = {"d_adv": d_loss_adv.item(), "d_cls": d_loss_cls.item(), "d_gp": d_loss_gp.item()}
+    # 3. update G
+    if update_g:
+        D.requires_grad_(False)
+        x_fake = G(x, onehot_trg)
+        src_fake, cls_fake = D(x_fake)
+        g_loss_adv = wgan_g_loss(src_fake)
+        g_loss_cls = F.cross_entropy(cls_fake, c_trg)
+        g_loss_rec = F.l1_loss(G(x_fake, onehot_org), x)
+        g_loss = g_loss_adv + cfg.lambda_cls * g_loss_cls + cfg.lambda_rec * g_loss_rec
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        logs |= {"g_adv": g_loss_adv.item(), "g_cls": g_loss_cls.item(), "g_rec": g_loss_rec.item()}
+    # 4. log
+    return logs
+
+
+@dataclass(frozen=True)
+class StarGanResult:
+    G: StarGenerator  # on CPU, eval mode
+    D: StarDiscriminator  # its D_cls head is the test of "did G produce the requested domain"
+    history: list[dict]
+    resumed_from: int
+    device: str
+    seconds: float
+
+
+def train_stargan(
+    domains: Sequence[torch.Tensor],
+    cfg: StarGanConfig,
+    seed: int = 0,
+    state_dir: Path | None = None,
+    run_id: str = "",
+    on_step: Callable[[], None] | None = None,
+    on_epoch: Callable[[int, StarGenerator], dict[str, float]] | None = None,
+) -> StarGanResult:
+    """Train one G over `domains` (each N_i×C×H×W in [−1, 1]; domain i has label i).
+
+    Resume works as for `train_cyclegan`: same config, seed, data shapes and `run_id`.
+    """
+    k = len(domains)
+    if k < 2:
+        raise ValueError(f"StarGAN needs at least 2 domains, got {k}")
+    shapes = {tuple(x.shape[1:]) for x in domains}
+    if len(shapes) != 1:
+        raise ValueError(f"domains differ in shape: {sorted(shapes)}")
+    channels, size = domains[0].shape[1], domains[0].shape[-1]
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    device = resolve_device(cfg.device)
+    G = StarGenerator(channels, k, cfg.g_conv_dim, cfg.g_blocks).to(device)
+    D = StarDiscriminator(channels, size, k, cfg.d_conv_dim, cfg.d_repeat).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
+    modules, optimizers = {"G": G, "D": D}, {"G": opt_g, "D": opt_d}
+    run_key = fingerprint(cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains])
+    history: list[dict] = []
+    start_epoch, step = 1, 0
+    if state_dir is not None:
+        resumed = load_state(
+            state_dir, fingerprint=run_key, modules=modules, optimizers=optimizers,
+            generator=generator,
+        )  # fmt: skip
+        if resumed is not None:
+            history, start_epoch = resumed.history, resumed.epoch + 1
+            step = int(resumed.tensors["step"])
+            log.info("stargan: resuming after epoch %d from %s", resumed.epoch, state_dir)
+    resumed_from = start_epoch - 1
+    labels = torch.arange(k).repeat_interleave(cfg.batch_size)
+    start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        factor = lr_factor(epoch, cfg.epochs, cfg.decay_epochs)
+        for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * factor
+        G.train(), D.train()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for idx in balanced_batches([len(x) for x in domains], cfg.batch_size, generator):
+            step += 1
+            x = torch.cat([domains[i][j] for i, j in enumerate(idx)]).to(device)
+            c_org = labels.to(device)
+            c_trg = other_domains(c_org, k, generator)
+            update_g = step % cfg.n_critic == 0
+            logs = stargan_step(G, D, opt_g, opt_d, x, c_org, c_trg, k, cfg, update_g, generator)
+            for key, v in logs.items():
+                sums[key] = sums.get(key, 0.0) + v
+                counts[key] = counts.get(key, 0) + 1
+            if on_step is not None:
+                on_step()
+        record = {"epoch": epoch, "lr_g": cfg.lr_g * factor}
+        record |= {key: sums[key] / counts[key] for key in sums}
+        if on_epoch is not None:
+            G.eval()
+            record.update(on_epoch(epoch, G))
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        if state_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
+            save_state(
+                state_dir, fingerprint=run_key, epoch=epoch, history=history, modules=modules,
+                optimizers=optimizers, generator=generator, extra={"step": torch.tensor(step)},
+            )  # fmt: skip
+    return StarGanResult(
+        G=G.cpu().eval(),
+        D=D.cpu().eval(),
+        history=history,
+        resumed_from=resumed_from,
+        device=str(device),
+        seconds=time.perf_counter() - start,
+    )
+
+
+@torch.no_grad()
+def translate_to(G: StarGenerator, x: torch.Tensor, domain: int, k: int, batch_size: int = 256):
+    """G(x, one-hot(domain)) in batches on G's device; CPU tensors out."""
+    device = next(G.parameters()).device
+    G.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(device)
+        c = F.one_hot(torch.full((len(xb),), domain, device=device), k).float()
+        out.append(G(xb, c).cpu())
+    return torch.cat(out) if out else x.clone()
+
+
+def domain_classifier(D: StarDiscriminator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """D_cls as a function: images → predicted domain index."""
+
+    @torch.no_grad()
+    def classify(x: torch.Tensor) -> torch.Tensor:
+        device = next(D.parameters()).device
+        return D(x.to(device))[1].argmax(1).cpu()
+
+    return classify

@@ -1,0 +1,122 @@
+"""Resumable training: every tensor a run needs to continue, in one safetensors file.
+
+A long GAN run writes its state every few epochs; after an interruption the same call finds it
+and continues. Nothing is pickled: module weights, optimiser moments, the batch-order RNG and any
+extra tensors (an image pool) go to `state.safetensors`, and the small rest (epoch, history,
+optimiser hyper-parameters, a fingerprint of the run's config and inputs) to `progress.json`.
+A state whose fingerprint differs from the current run's is ignored, never silently resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gantl.errors import DataError
+from gantl.io import atomic_dir
+
+log = logging.getLogger("gantl")
+
+STATE = "state.safetensors"
+PROGRESS = "progress.json"
+
+
+@dataclass
+class Resumed:
+    epoch: int  # last completed epoch
+    history: list[dict]
+    tensors: dict[str, torch.Tensor]  # the `extra` tensors saved with the state
+
+
+def _optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                value = torch.tensor(value)
+            tensors[f"optim.{name}.{pid}.{key}"] = value.detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+    prefix = f"optim.{name}."
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            pid, field = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(pid), {})[field] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save_state(
+    directory: Path,
+    *,
+    fingerprint: str,
+    epoch: int,
+    history: list[dict],
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    extra: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write the whole state atomically: an interruption mid-write keeps the previous one."""
+    tensors: dict[str, torch.Tensor] = {"rng": generator.get_state()}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"module.{name}.{key}"] = value.detach().cpu().contiguous()
+    groups = {}
+    for name, opt in optimizers.items():
+        opt_tensors, groups[name] = _optimizer_tensors(name, opt)
+        tensors.update(opt_tensors)
+    for key, value in (extra or {}).items():
+        tensors[f"extra.{key}"] = value.detach().cpu().contiguous()
+    progress = {"fingerprint": fingerprint, "epoch": epoch, "history": history, "groups": groups}
+    with atomic_dir(Path(directory)) as tmp:
+        save_file(tensors, str(tmp / STATE))
+        (tmp / PROGRESS).write_text(json.dumps(progress, indent=1))
+
+
+def load_state(
+    directory: Path,
+    *,
+    fingerprint: str,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> Resumed | None:
+    """Restore a saved state into the given objects; None when there is none for this run."""
+    directory = Path(directory)
+    if not (directory / PROGRESS).is_file() or not (directory / STATE).is_file():
+        return None
+    try:
+        progress = json.loads((directory / PROGRESS).read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{directory / PROGRESS}: not valid JSON: {exc}") from None
+    if progress.get("fingerprint") != fingerprint:
+        log.info("%s: saved state is of another config or input; starting afresh", directory)
+        return None
+    tensors = load_file(str(directory / STATE))
+    for name, module in modules.items():
+        prefix = f"module.{name}."
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
+    for name, opt in optimizers.items():
+        _load_optimizer(name, opt, tensors, progress["groups"][name])
+    generator.set_state(tensors["rng"])
+    extra = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
+    return Resumed(epoch=int(progress["epoch"]), history=progress["history"], tensors=extra)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable digest of JSON-able run settings and input hashes."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

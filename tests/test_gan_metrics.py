@@ -1,0 +1,45 @@
+"""FID and KID on cases with known answers; label preservation with a known classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gantl.eval.gan_metrics import (
+    frechet_distance,
+    kernel_inception_distance,
+    translation_quality,
+)
+from gantl.models.classifier import Architecture, Classifier
+
+
+def test_frechet_distance_of_gaussians_matches_the_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 2))
+    b = rng.normal(size=(20000, 2)) * 2 + np.array([3.0, 0.0])
+    # N(0, I) vs N((3, 0), 4I): 9 + Tr(I + 4I − 2·2I) = 9 + 2 = 11
+    assert frechet_distance(a, b) == pytest.approx(11.0, rel=0.03)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="2 rows"):
+        frechet_distance(a[:1], b)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_the_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(1000, 8)), rng.normal(size=(1000, 8))
+    same, _ = kernel_inception_distance(a, b, n_subsets=5, subset_size=500)
+    near, _ = kernel_inception_distance(a, b + 0.5, n_subsets=5, subset_size=500)
+    far, _ = kernel_inception_distance(a, b + 2.0, n_subsets=5, subset_size=500)
+    assert abs(same) < 0.05 < near < far
+
+
+def test_translation_quality_reports_label_preservation():
+    torch.manual_seed(0)
+    judge = Classifier(Architecture("lenet", 1, 28, 10)).eval()
+    x = torch.randn(60, 1, 28, 28)
+    labels = judge(x).argmax(1)
+    q = translation_quality(judge, x, labels, torch.randn(60, 1, 28, 28) + 0.5)
+    assert q["label_preservation"] == 1.0
+    assert q["fid"] > 0 and set(q) == {"fid", "kid", "kid_std", "label_preservation"}
+    assert translation_quality(judge, x, (labels + 1) % 10, x)["label_preservation"] == 0.0

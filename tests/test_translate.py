@@ -1,0 +1,79 @@
+"""The translate stage on a tiny config: translated Parquet keeps labels and ids; pixel + feature.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from gantl import stages
+from gantl.config import params_from_dict
+from gantl.data.store import read_split
+from gantl.errors import ConfigError
+from tests.conftest import TINY_PARAMS
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("translate")
+    params = params_from_dict(yaml.safe_load(TINY_PARAMS))
+    prepared, models = root / "data" / "prepared", root / "models"
+    stages.prepare(params, prepared)
+    stages.pretrain(params, prepared, models / "source")
+    stages.oracle(params, prepared, models / "oracle")
+    summary = stages.translate_stage(
+        params, prepared, models, root / "data" / "translated", root / "metrics",
+        root / "plots", root / "state",
+    )  # fmt: skip
+    return root, params, summary
+
+
+def test_translated_splits_keep_labels_ids_and_record_provenance(pipeline):
+    root, _, summary = pipeline
+    for split in ("train", "val"):
+        original = read_split(root / "data" / "prepared" / "source" / f"{split}.parquet")
+        translated = read_split(root / "data" / "translated" / "cyclegan" / f"{split}.parquet")
+        assert np.array_equal(translated.labels, original.labels)
+        assert np.array_equal(translated.sample_ids, original.sample_ids)
+        assert translated.images.shape == original.images.shape
+        assert not np.array_equal(translated.images, original.images)
+        assert translated.origins[0] == f"cyclegan({original.origins[0]})"
+        assert translated.meta["translated_by"]["gan"] == "cyclegan"
+        assert "(cyclegan)" in translated.meta["domain"]
+    assert (root / "plots" / "translate" / "cyclegan.png").stat().st_size > 0
+    history = (root / "plots" / "translate" / "cyclegan.csv").read_text().splitlines()
+    assert history[0] == "epoch,fid,kid,label_preservation" and len(history) == 2
+    assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated"}
+    assert (root / "models" / "cyclegan" / "model.safetensors").is_file()
+    assert not (root / "state" / "cyclegan").exists()
+
+
+def test_pixel_methods_train_on_translated_images(pipeline):
+    root, params, _ = pipeline
+    prepared, models = root / "data" / "prepared", root / "models"
+    translated = root / "data" / "translated"
+    for method in ("cyclegan+source_only", "cyclegan+adda"):
+        manifests = stages.adapt(params, method, prepared, models, translated)
+        assert set(manifests[0]["inputs"]) >= {"translated/cyclegan/train.parquet"}
+        assert (models / method / "seed_0" / "selected" / "model.safetensors").is_file()
+    summary = stages.evaluate(
+        params, prepared, models, root / "metrics", root / "plots", root / "reports",
+        names=["source_only", "oracle", "cyclegan+source_only", "cyclegan+adda"],
+    )  # fmt: skip
+    assert summary["results"]["cyclegan+source_only"]["selection"] == "translated-source val acc"
+    assert "target_acc_upper_bound_mean" in summary["results"]["cyclegan+adda"]
+
+
+def test_unknown_pixel_method_and_bad_image_size_are_clear_errors(pipeline, tmp_path):
+    root, params, _ = pipeline
+    with pytest.raises(ConfigError, match="unknown translator 'pix2pix'"):
+        stages.adapt(params, "pix2pix+adda", root / "data" / "prepared", root / "models")
+    with pytest.raises(ConfigError, match="unknown method 'source_only'"):
+        stages.adapt(params, "source_only", root / "data" / "prepared", root / "models")
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["prepare"]["image_size"] = 18
+    odd = params_from_dict(raw)
+    stages.prepare(odd, tmp_path / "prepared")
+    with pytest.raises(ConfigError, match=r"prepare\.image_size"):
+        stages.translate_stage(odd, tmp_path / "prepared", root / "models", tmp_path / "t")
