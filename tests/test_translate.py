@@ -1,5 +1,4 @@
-"""The translate stage on a tiny config: translated Parquet keeps labels and ids; pixel + feature.
-"""
+"""Translate stage, tiny config: translated Parquet keeps labels and ids; pixel + feature runs."""
 
 from __future__ import annotations
 
