@@ -24,8 +24,11 @@ def test_stage_graph_is_read_from_dvc_yaml():
         "translate",
         "adapt@dann",
         "adapt@adda",
+        "adapt_pixel@adda",
     }
     assert set(by_name["translate"].upstream) == {"prepare", "pretrain", "oracle"}
+    assert set(by_name["adapt_pixel@adda"].upstream) == {"prepare", "pretrain", "translate"}
+    assert by_name["adapt_pixel@adda"].cmd == "gantl stage adapt --method cyclegan+adda"
     assert set(by_name["adapt@dann"].upstream) == {"prepare", "pretrain"}
     assert by_name["adapt@adda"].cmd == "gantl stage adapt --method adda"
     assert by_name["pretrain"].upstream == ("prepare",)
