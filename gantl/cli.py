@@ -97,7 +97,11 @@ def print_summary(summary: dict) -> None:
     """The evaluate stage's summary as a table: one row per model."""
     table = Table(title=report.title(summary))
     for column in report.COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "selected by") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("model", "selected by") else "right",
+            no_wrap=column == "model",
+        )
     for row in report.summary_rows(summary):
         table.add_row(*(row[c] for c in report.COLUMNS))
     out.print(table)

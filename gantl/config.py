@@ -212,10 +212,18 @@ class StarGanConfig(_Section):
     lambda_rec: float = Field(10.0, ge=0)  # reconstruction (cycle) loss weight
     lambda_gp: float = Field(10.0, ge=0)  # WGAN-GP gradient penalty weight
     n_critic: int = Field(5, gt=0)  # D updates per G update
+    extra_domains: list[str] = []  # specs of more domains to learn beside source and target
     checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
+
+    @field_validator("extra_domains")
+    @classmethod
+    def _specs(cls, v: list[str]) -> list[str]:
+        for spec in v:
+            ExperimentConfig._known_spec(spec)
+        return v
 
     @field_validator("decay_epochs")
     @classmethod

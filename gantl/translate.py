@@ -30,12 +30,13 @@ from torchvision.utils import make_grid, save_image
 
 from gantl.checkpoint import input_hashes, load_classifier, save_weights
 from gantl.config import Params
+from gantl.data.prepare import convert_images
+from gantl.data.specs import load_domain
 from gantl.data.store import read_split, write_split
 from gantl.errors import ConfigError
 from gantl.eval.gan_metrics import translation_quality
-from gantl.io import atomic_dir, atomic_path, write_json
+from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
 from gantl.methods import cyclegan, stargan
-from gantl.methods.adaptation import steps_per_epoch
 from gantl.progress import progress_bar
 
 log = logging.getLogger("gantl")
@@ -67,8 +68,10 @@ def train_translator(
     run_id: str,
     on_step: Callable[[], None] | None,
     on_epoch: Callable[[int, Callable[[torch.Tensor], torch.Tensor]], dict[str, float]],
+    extra: list[torch.Tensor] | None = None,
 ) -> Translator:
-    """Train `params.translate.gan` on x_s (domain A / 0) and x_t (domain B / 1)."""
+    """Train `params.translate.gan` on x_s (domain A / 0) and x_t (domain B / 1); StarGAN also
+    learns the `extra` domains (2, 3, …)."""
     gan, seed = params.translate.gan, params.translate.seed
     channels = x_s.shape[1]
     if gan == "cyclegan":
@@ -86,17 +89,19 @@ def train_translator(
             device=r.device, seconds=r.seconds,
         )  # fmt: skip
     cfg = params.stargan
+    domains = [x_s, x_t, *(extra or [])]
+    k = len(domains)
     r = stargan.train_stargan(
-        [x_s, x_t], cfg, seed, state_dir, run_id, on_step,
-        lambda e, g: on_epoch(e, lambda x: stargan.translate_to(g, x, 1, 2)),
+        domains, cfg, seed, state_dir, run_id, on_step,
+        lambda e, g: on_epoch(e, lambda x: stargan.translate_to(g, x, 1, k)),
     )  # fmt: skip
     arch = {
-        "kind": "stargan", "channels": channels, "c_dim": 2, "conv_dim": cfg.g_conv_dim,
-        "n_blocks": cfg.g_blocks, "domains": ["source", "target"],
+        "kind": "stargan", "channels": channels, "c_dim": k, "conv_dim": cfg.g_conv_dim,
+        "n_blocks": cfg.g_blocks, "domains": ["source", "target", *cfg.extra_domains],
     }  # fmt: skip
     return Translator(
-        to_target=lambda x: stargan.translate_to(r.G, x, 1, 2),
-        to_source=lambda x: stargan.translate_to(r.G, x, 0, 2),
+        to_target=lambda x: stargan.translate_to(r.G, x, 1, k),
+        to_source=lambda x: stargan.translate_to(r.G, x, 0, k),
         weights=r.G, architecture=arch, history=r.history, resumed_from=r.resumed_from,
         device=r.device, seconds=r.seconds,
     )  # fmt: skip
@@ -157,14 +162,27 @@ def translate_stage(
         | {"source_model": Path(models) / "source" / f"seed_{seed0}" / "model.safetensors"}
         | {"oracle_model": Path(models) / "oracle" / f"seed_{seed0}" / "model.safetensors"}
     )
+    extra, extra_files = [], []
+    if gan == "stargan":
+        for spec in params.stargan.extra_domains:
+            domain = load_domain(spec, params.experiment.data_dir, seed=tcfg.seed)
+            split_ = domain.splits.get("train") or domain.splits["test"]
+            images = torch.from_numpy(convert_images(split_.images, h, x_s.shape[1]))
+            x = images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+            extra.append(x[torch.randperm(len(x), generator=g)[: tcfg.train_size or len(x)]])
+            extra_files += list(domain.raw_files)
+            log.info("translate: stargan also learns %s (%d images)", spec, len(extra[-1]))
+    if extra_files:
+        inputs["extra_domains"] = files_sha256(extra_files)
     gan_cfg = getattr(params, gan)
-    steps = steps_per_epoch(len(x_s), len(x_t), gan_cfg.batch_size) * gan_cfg.epochs
+    sizes = [len(x_s), len(x_t), *(len(x) for x in extra)]
+    steps = max(1, max(sizes) // gan_cfg.batch_size) * gan_cfg.epochs
     state_dir = Path(state_root) / gan
     with progress_bar(steps, f"translate ({gan})") as bar:
         log.info("translate: %s on %d source and %d target images", gan, len(x_s), len(x_t))
         result = train_translator(
             params, x_s, x_t, source_model, state_dir, str(sorted(inputs.items())), bar.advance,
-            on_epoch,
+            on_epoch, extra,
         )  # fmt: skip
     before = translation_quality(judge, x_probe, y_probe, x_real, seed=tcfg.seed)
     after = result.history[-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
@@ -76,3 +78,21 @@ def test_unknown_pixel_method_and_bad_image_size_are_clear_errors(pipeline, tmp_
     stages.prepare(odd, tmp_path / "prepared")
     with pytest.raises(ConfigError, match=r"prepare\.image_size"):
         stages.translate_stage(odd, tmp_path / "prepared", root / "models", tmp_path / "t")
+
+
+def test_stargan_learns_extra_domains_in_one_model(pipeline, tmp_path):
+    root, _, _ = pipeline
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"] |= {"gan": "stargan", "train_size": 48}
+    raw["stargan"]["extra_domains"] = ["bundled:mnist5k"]
+    star = params_from_dict(raw)
+    summary = stages.translate_stage(
+        star, root / "data" / "prepared", root / "models", tmp_path / "translated",
+        tmp_path / "metrics", tmp_path / "plots", tmp_path / "state",
+    )  # fmt: skip
+    manifest = json.loads((root / "models" / "stargan" / "manifest.json").read_text())
+    assert manifest["architecture"]["c_dim"] == 3
+    assert manifest["architecture"]["domains"] == ["source", "target", "bundled:mnist5k"]
+    assert "extra_domains" in manifest["inputs"]
+    train = read_split(tmp_path / "translated" / "stargan" / "train.parquet")
+    assert train.has_labels and summary["gan"] == "stargan"
