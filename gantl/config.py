@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from gantl.errors import ConfigError
 
@@ -72,6 +79,14 @@ class PrepareConfig(_Section):
         if v != "auto" and not 8 <= v <= 256:
             raise ValueError("must be 'auto' or an integer from 8 to 256")
         return v
+
+
+def _check_decay(v: int, info: ValidationInfo) -> int:
+    """A GAN's `decay_epochs` fits inside its `epochs`."""
+    epochs = info.data.get("epochs")
+    if epochs is not None and v > epochs:
+        raise ValueError(f"must be at most epochs ({epochs})")
+    return v
 
 
 def _check_device(v: str) -> str:
@@ -184,14 +199,7 @@ class CycleGanConfig(_Section):
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
-
-    @field_validator("decay_epochs")
-    @classmethod
-    def _decay(cls, v: int, info: Any) -> int:
-        epochs = info.data.get("epochs")
-        if epochs is not None and v > epochs:
-            raise ValueError(f"must be at most epochs ({epochs})")
-        return v
+    _decay = field_validator("decay_epochs")(_check_decay)
 
 
 class StarGanConfig(_Section):
@@ -225,13 +233,7 @@ class StarGanConfig(_Section):
             ExperimentConfig._known_spec(spec)
         return v
 
-    @field_validator("decay_epochs")
-    @classmethod
-    def _decay(cls, v: int, info: Any) -> int:
-        epochs = info.data.get("epochs")
-        if epochs is not None and v > epochs:
-            raise ValueError(f"must be at most epochs ({epochs})")
-        return v
+    _decay = field_validator("decay_epochs")(_check_decay)
 
 
 class TranslateConfig(_Section):

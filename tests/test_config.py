@@ -49,6 +49,14 @@ def test_paper_profile_overrides_quick():
         (lambda r: r["experiment"].update(target="mnsit:x"), "unknown domain spec kind 'mnsit'"),
         (lambda r: r.update(profile="fast"), "profile: unknown profile 'fast'"),
         (lambda r: r["prepare"].update(image_size=4), "prepare.image_size"),
+        (
+            lambda r: r["profiles"]["quick"]["cyclegan"].update(decay_epochs=9),
+            "cyclegan.decay_epochs: must be at most epochs (2)",
+        ),
+        (lambda r: r["stargan"].update(n_critic=0), "stargan.n_critic"),
+        (lambda r: r["stargan"].update(extra_domains=["svhm:x"]), "unknown domain spec kind"),
+        (lambda r: r["translate"].update(gan="pix2pix"), "translate.gan: Input should be"),
+        (lambda r: r["adapt"].update(pixel_methods=["adda", "adda"]), "must not repeat"),
     ],
 )
 def test_bad_values_name_field_and_expectation(tmp_path, mutate, expected):
