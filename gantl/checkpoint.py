@@ -84,15 +84,6 @@ def save_checkpoint(directory: Path, model: Classifier, manifest: dict[str, Any]
     save_weights(directory, model, manifest, model.arch.to_dict())
 
 
-def load_weights(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state dict, manifest) of a checkpoint directory, without unpickling anything."""
-    manifest = load_manifest(directory)
-    weights = Path(directory) / WEIGHTS
-    if not weights.is_file():
-        raise DataError(f"{weights}: checkpoint weights not found")
-    return load_file(str(weights)), manifest
-
-
 def load_manifest(directory: Path) -> dict[str, Any]:
     path = Path(directory) / MANIFEST
     if not path.is_file():

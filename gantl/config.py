@@ -122,6 +122,7 @@ class EvaluateConfig(_Section):
 VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev")
 AdaptMethod = Literal["dann", "adda"]
 PixelMethod = Literal["source_only", "dann", "adda"]  # on translated source images
+GANS = ("cyclegan", "stargan")  # translators of the translate stage
 
 
 class AdaptConfig(_Section):
@@ -239,7 +240,7 @@ class StarGanConfig(_Section):
 class TranslateConfig(_Section):
     """The translate stage: which GAN turns labelled source images into target-style ones."""
 
-    gan: Literal["cyclegan", "stargan"] = "cyclegan"  # its section below holds its settings
+    gan: Literal[GANS] = "cyclegan"  # its section below holds its settings
     seed: int = Field(0, ge=0)  # the GAN is trained once, like a data stage, with this seed
     train_size: int | None = Field(None, gt=0)  # images per domain it trains on; None: all
     metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gantl.checkpoint import input_hashes, load_classifier, save_checkpoint
-from gantl.config import Params, TrainConfig
+from gantl.config import GANS, Params, TrainConfig
 from gantl.data.prepare import convert_images, experiment_shape, split_domain
 from gantl.data.specs import DATA_DIR_ENV, load_domain
 from gantl.data.store import read_split, write_split
@@ -235,7 +235,6 @@ def load_adaptation_data(
 
 LOGGED = ("loss", "domain_acc", "target_val_acc")  # history keys worth a log line
 ADAPT_TRAINERS = {"dann": train_dann, "adda": train_adda}
-GANS = ("cyclegan", "stargan")
 
 
 def parse_method(method: str) -> tuple[str | None, str]:

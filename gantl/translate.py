@@ -32,7 +32,7 @@ from gantl.checkpoint import input_hashes, load_classifier, save_weights
 from gantl.config import Params
 from gantl.data.prepare import convert_images
 from gantl.data.specs import load_domain
-from gantl.data.store import read_split, write_split
+from gantl.data.store import read_split, to_tensor, to_uint8, write_split
 from gantl.errors import ConfigError
 from gantl.eval.gan_metrics import translation_quality
 from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
@@ -107,11 +107,6 @@ def train_translator(
     )  # fmt: skip
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """N×C×H×W in [−1, 1] → N×H×W×C uint8, the store's layout."""
-    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def translate_stage(
     params: Params,
     prepared: Path,
@@ -167,8 +162,7 @@ def translate_stage(
         for spec in params.stargan.extra_domains:
             domain = load_domain(spec, params.experiment.data_dir, seed=tcfg.seed)
             split_ = domain.splits.get("train") or domain.splits["test"]
-            images = torch.from_numpy(convert_images(split_.images, h, x_s.shape[1]))
-            x = images.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+            x = to_tensor(convert_images(split_.images, h, x_s.shape[1]))
             extra.append(x[torch.randperm(len(x), generator=g)[: tcfg.train_size or len(x)]])
             extra_files += list(domain.raw_files)
             log.info("translate: stargan also learns %s (%d images)", spec, len(extra[-1]))

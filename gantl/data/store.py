@@ -44,8 +44,17 @@ class PreparedSplit:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Images as float N×C×H×W in [-1, 1] and labels as int64, ready for training."""
-        x = torch.from_numpy(self.images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        return x.contiguous(), torch.from_numpy(self.labels)
+        return to_tensor(self.images), torch.from_numpy(self.labels)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 N×H×W×C (the store's layout) → float N×C×H×W in [−1, 1] (the models' input)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """The inverse of `to_tensor`: float N×C×H×W in [−1, 1] → uint8 N×H×W×C."""
+    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def write_split(
