@@ -16,7 +16,7 @@ export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.prefect/torchinductor
 # Real digit files (MNIST t10k, USPS) for the tests and benchmarks, when present.
 export GANTL_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean push pull
 
 setup: $(STAMP)
 
@@ -33,6 +33,13 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# DVC data to/from the remote (default `storage`, see .dvc/config); `make push REMOTE=name`.
+push: setup
+	$(BIN)/gantl data push $(if $(REMOTE),--remote $(REMOTE))
+
+pull: setup
+	$(BIN)/gantl data pull $(if $(REMOTE),--remote $(REMOTE))
 
 clean:
 	rm -rf .prefect data models metrics plots

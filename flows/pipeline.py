@@ -18,8 +18,12 @@ from tasks.publish import publish_summary, publish_translation
 
 
 @flow(name="gantl-pipeline")
-def pipeline(root: str = ".", force: bool = False) -> dict:
-    """Bring every stage up to date; publish the evaluation summary and translation grid."""
+def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | None = None) -> dict:
+    """Bring every stage up to date; publish the evaluation summary and translation grid.
+
+    `force` reruns every stage; `force_stages` only those named (and, through DVC, whatever
+    their new outputs make stale) — the retrain flow forces `prepare` when raw data changed.
+    """
     logger = get_run_logger()
     stages = read_stage_graph(root)
     logger.info("stages: %s", " → ".join(s.name for s in stages))
@@ -27,7 +31,11 @@ def pipeline(root: str = ".", force: bool = False) -> dict:
     futures = {}
     for stage in stages:  # topological order: upstream futures exist before they are waited on
         futures[stage.name] = bring_stage_up_to_date.submit(
-            stage, root, force, threads, wait_for=[futures[u] for u in stage.upstream]
+            stage,
+            root,
+            force or stage.name in (force_stages or []),
+            threads,
+            wait_for=[futures[u] for u in stage.upstream],
         )
     ran = [f.result() for f in futures.values()]
     logger.info("ran: %s", [r["stage"] for r in ran if r["ran"]] or "nothing (all up to date)")

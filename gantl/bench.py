@@ -9,6 +9,7 @@ TLlib selects checkpoints on target test labels, which our honest number never d
 from __future__ import annotations
 
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from gantl import stages
 from gantl.checkpoint import git_commit
 from gantl.config import Params, params_from_dict, read_params_file
 from gantl.errors import ConfigError
-from gantl.io import write_json, write_text
+from gantl.io import atomic_path, write_json, write_text
 from gantl.stages import parse_method
 from gantl.translate import translate_stage
 
@@ -84,9 +85,11 @@ def run_bench(
     seeds: list[int],
     data_dir: Path | None = None,
     workdir: Path | None = None,
+    grids: Path | None = None,
 ) -> dict[str, Any]:
     """Run prepare → pretrain → oracle → [translate] → adapt (each method) → evaluate, timing
-    every stage. Methods "<gan>+<method>" (pixel + feature) train their translator once per gan.
+    every stage. Methods "<gan>+<method>" (pixel + feature) train their translator once per gan;
+    with `grids`, its image grid is kept as `<grids>-<gan>.png`.
     """
     unknown = []
     for method in methods:
@@ -133,6 +136,11 @@ def run_bench(
                 f"translate@{gan}", translate_stage, gan_params, prepared, models, translated,
                 root / "metrics", root / "plots", root / "state",
             )  # fmt: skip
+            if grids is not None:
+                kept = Path(f"{grids}-{gan}.png")
+                with atomic_path(kept) as tmp:
+                    shutil.copyfile(root / "plots" / "translate" / f"{gan}.png", tmp)
+                translation[gan]["grid"] = str(kept)
         for method in adapted:
             timed(method, stages.adapt, params, method, prepared, models, translated)
         summary = timed(
@@ -226,6 +234,16 @@ def bench_markdown(record: dict[str, Any]) -> str:
     )
     for name, table in record["published"].items():
         lines.append(f"| {name} | " + " | ".join(str(table.get(m, "")) for m in methods) + " |")
+    for gan, t in (record.get("translation") or {}).items():
+        before = t["untranslated"]
+        lines += [
+            "",
+            f"{gan}: FID {t['fid']:.1f} (untranslated source {before['fid']:.1f}), "
+            f"label preservation {100 * t['label_preservation']:.1f}% "
+            f"({100 * before['label_preservation']:.1f}% untranslated), judged on {t['judge']}.",
+        ]
+        if t.get("grid"):
+            lines += ["", f"![{gan}: source | translated | reconstructed]({Path(t['grid']).name})"]
     lines += [
         "",
         *(f"- {w}" for w in record["warnings"]),

@@ -10,6 +10,10 @@ import torch
 
 from gantl.errors import ConfigError
 
+# cuBLAS reads this when it creates its first handle, so it is set on import (every stage
+# imports this module before touching CUDA), not when a training function seeds.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """`auto` → CUDA when present, else CPU; an explicit device must exist."""
@@ -24,14 +28,18 @@ def resolve_device(name: str = "auto") -> torch.device:
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch; return a CPU generator for batch order.
 
-    Deterministic algorithms are switched on (warn-only for ops without one), so the same params
-    and seed give the same numbers on the same CPU build.
+    Every training function (source_only, dann, adda, cyclegan, stargan) calls this first, so it
+    is the one place that switches on deterministic kernels: `use_deterministic_algorithms`
+    (warn-only, so an op without a deterministic kernel warns instead of failing the run),
+    cuDNN in deterministic mode and without autotuning (benchmark picks kernels by timing).
+    The same params, seed, torch build and thread count then give bit-identical weights on CPU.
     """
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator

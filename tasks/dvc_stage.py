@@ -34,7 +34,7 @@ class StageInfo:
     upstream: tuple[str, ...]
 
 
-def _env(threads: int | None = None) -> dict[str, str]:
+def child_env(threads: int | None = None) -> dict[str, str]:
     """The stage commands (`gantl …`) come from this interpreter's environment.
 
     `threads` caps each stage's CPU threads so concurrent stages share the cores instead of
@@ -53,7 +53,7 @@ def dvc(*args: str, root: str | Path) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=root,
-        env=_env(),
+        env=child_env(),
         capture_output=True,
         text=True,
     )
@@ -97,6 +97,16 @@ def threads_per_stage(stages: list[StageInfo]) -> int:
     return max(1, (os.cpu_count() or 1) // width)
 
 
+def record_in_lock(stage: str, root: str | Path) -> None:
+    """Record a finished stage's hashes in dvc.lock (`dvc commit`), one DVC call at a time.
+
+    The lock is only ever touched from module-level functions like this one, which pickle by
+    reference: served flows are cloudpickled into their run's subprocess, and a lock cannot be.
+    """
+    with _dvc_lock:
+        dvc("commit", "--force", stage, root=root)
+
+
 @task(retries=1, retry_delay_seconds=5, task_run_name="stage:{stage.name}")
 def bring_stage_up_to_date(
     stage: StageInfo, root: str, force: bool = False, threads: int | None = None
@@ -112,7 +122,7 @@ def bring_stage_up_to_date(
         stage.cmd,
         shell=True,
         cwd=root,
-        env=_env(threads),
+        env=child_env(threads),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -128,8 +138,7 @@ def bring_stage_up_to_date(
         raise StageFailed(
             f"stage {stage.name} failed (exit {proc.returncode}):\n" + "\n".join(tail)
         )
-    with _dvc_lock:
-        dvc("commit", "--force", stage.name, root=root)
+    record_in_lock(stage.name, root)
     seconds = time.perf_counter() - start
     logger.info("%s: done in %.1fs, recorded in dvc.lock", stage.name, seconds)
     return {"stage": stage.name, "ran": True, "seconds": round(seconds, 2)}

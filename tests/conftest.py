@@ -45,9 +45,12 @@ def prefect_harness():
         yield
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command with this interpreter's scripts (gantl, dvc) first on PATH."""
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
+    env.setdefault("OMP_NUM_THREADS", "1")  # tiny models: one thread is faster, and deterministic
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -75,6 +78,23 @@ def make_pipeline_copy(dest: Path, params: str) -> Path:
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "pipeline"],
         dest,
     )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def reproduced_repo(tmp_path_factory) -> Path:
+    """A pipeline copy on TINY_PARAMS after one `dvc repro`, shared read-only by the session.
+
+    Tests that change files take their own copy with `copy_repo`.
+    """
+    repo = make_pipeline_copy(tmp_path_factory.mktemp("reproduced"), TINY_PARAMS)
+    run(["dvc", "repro", "--quiet"], repo)
+    return repo
+
+
+def copy_repo(repo: Path, dest: Path) -> Path:
+    """A full copy of a pipeline repo: git history, DVC cache, outputs and all."""
+    shutil.copytree(repo, dest, symlinks=True)
     return dest
 
 

@@ -1,0 +1,58 @@
+"""Prefect tasks: run one DVC experiment, and read every experiment's results back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+from gantl.sweep import Point
+from tasks.dvc_stage import StageFailed, child_env
+
+
+@task(task_run_name="exp:{point.name}")
+def run_experiment(point: Point, root: str, threads: int | None = None) -> dict:
+    """`dvc exp run --temp` for one grid point: its own copy of the workspace, so points run
+    side by side (on Dask workers or threads); DVC waits for its repo lock between them."""
+    logger = get_run_logger()
+    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "exp", "run", "--temp",
+           "--name", point.name]  # fmt: skip
+    for override in point.overrides():
+        cmd += ["--set-param", override]
+    logger.info("%s: %s", point.name, " ".join(point.overrides()))
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, env=child_env(threads), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise StageFailed(f"experiment {point.name} failed (exit {proc.returncode}):\n{tail}")
+    seconds = round(time.perf_counter() - start, 2)
+    logger.info("%s: done in %.1fs", point.name, seconds)
+    return {"experiment": point.name, "seconds": seconds}
+
+
+@task
+def existing_experiments(root: str) -> set[str]:
+    """Names of the experiments already based on HEAD (`dvc exp list --name-only`)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "list", "--name-only"],
+        cwd=root, env=child_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise StageFailed(f"dvc exp list failed in {Path(root)}:\n{proc.stderr}")
+    return set(proc.stdout.split())
+
+
+@task
+def show_experiments(root: str) -> list[dict]:
+    """`dvc exp show --json`: params and metrics of every experiment of the repo."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json"],
+        cwd=root, env=child_env(), capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise StageFailed(f"dvc exp show failed in {Path(root)}:\n{proc.stderr}")
+    return json.loads(proc.stdout)
