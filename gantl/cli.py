@@ -133,6 +133,40 @@ def run(
     print_summary(summary)
 
 
+@app.command()
+def retrain(
+    watch: Annotated[
+        str | None,
+        typer.Option(help="Drop folder (or file) defining the target data (default: raw files)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Retrain even if the target data is unchanged.")
+    ] = False,
+    min_improvement: Annotated[
+        float, typer.Option(help="Validator-score margin a candidate needs to be promoted.")
+    ] = 0.0,
+    quiet: QuietOpt = False,
+) -> None:
+    """Retrain once if the target data changed; promote the new model only if it scores better.
+
+    What `gantl schedule` runs on its cron; the decision is appended to
+    models/champion/registry.jsonl.
+    """
+    progress.configure(quiet)
+    root = Path.cwd()
+    _prefect_env(root)
+    from flows.retrain import retrain as retrain_flow
+
+    try:
+        decision = retrain_flow(
+            root=str(root), watch=watch, force=force, min_improvement=min_improvement
+        )
+    except GantlError as exc:
+        raise _fail(exc) from None
+    verdict = "promoted" if decision["promoted"] else "champion kept"
+    out.print(f"{verdict}: {decision['reason']}", highlight=False, soft_wrap=True)
+
+
 def _prefect_env(root: Path) -> None:
     """Prefect's state inside the workspace, offline, unless the environment says otherwise."""
     os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))

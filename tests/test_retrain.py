@@ -76,10 +76,10 @@ def test_first_run_builds_the_pipeline_and_promotes(repo):
 
 
 def test_unchanged_data_is_recorded_without_retraining(repo):
-    from flows.retrain import retrain
-
     lock_before = (repo / "dvc.lock").read_text()
-    decision = retrain(root=str(repo), watch="drop")
+    printed = run(["gantl", "retrain", "--watch", "drop"], repo).stdout  # the CLI, once
+    assert "champion kept: target data unchanged" in printed
+    decision = champion.read_registry(repo)[-1]
     assert not decision["promoted"] and decision["reason"] == "target data unchanged"
     assert decision["candidate"] is None
     assert (repo / "dvc.lock").read_text() == lock_before
