@@ -243,7 +243,8 @@ def bench_markdown(record: dict[str, Any]) -> str:
             f"({100 * before['label_preservation']:.1f}% untranslated), judged on {t['judge']}.",
         ]
         if t.get("grid"):
-            lines += ["", f"![{gan}: source | translated | reconstructed]({Path(t['grid']).name})"]
+            rows = "source | translated | reconstructed | real target"
+            lines += ["", f"![{gan}: {rows}]({Path(t['grid']).name})"]
     lines += [
         "",
         *(f"- {w}" for w in record["warnings"]),

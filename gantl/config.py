@@ -244,7 +244,7 @@ class TranslateConfig(_Section):
     seed: int = Field(0, ge=0)  # the GAN is trained once, like a data stage, with this seed
     train_size: int | None = Field(None, gt=0)  # images per domain it trains on; None: all
     metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
-    grid_images: int = Field(12, gt=0)  # columns of the source | translated | reconstructed PNG
+    grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
 
 
 class Params(_Section):

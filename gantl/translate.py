@@ -5,7 +5,7 @@ images (target labels never reach it), then writes
 
     models/<gan>/                 generator weights (safetensors) + manifest with per-epoch metrics
     data/translated/<gan>/{train,val}.parquet   the source splits, translated; labels, ids kept
-    plots/translate/<gan>.png     source | translated | reconstructed, one column per image
+    plots/translate/<gan>.png     rows: source | translated | reconstructed | real target images
     plots/translate/<gan>.csv     FID, KID and label preservation per epoch
     metrics/translate.json        final FID / KID / label preservation, and the same before
                                   translation (source vs target) for comparison
@@ -206,7 +206,8 @@ def translate_stage(
             write_split(
                 tmp / f"{name}.parquet", to_uint8(images), src.labels, src.sample_ids, origins, meta
             )
-    _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[: tcfg.grid_images], result)
+    n = tcfg.grid_images
+    _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
     _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history)
     summary = {
         "gan": gan,
@@ -228,10 +229,11 @@ def translate_stage(
     return summary
 
 
-def _write_grid(path: Path, x: torch.Tensor, translator: Translator) -> None:
-    """Three rows: source images, their translations, and those translated back."""
+def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: torch.Tensor) -> None:
+    """Rows: source images, their translations, those translated back, and real target images
+    (unrelated to the columns above them) to judge the translations' style against."""
     fake = translator.to_target(x)
-    rows = torch.cat([x, fake, translator.to_source(fake)])
+    rows = torch.cat([x, fake, translator.to_source(fake), target])
     grid = make_grid(rows, nrow=len(x), padding=2, normalize=True, value_range=(-1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -24,7 +24,7 @@ def publish_translation(translate: dict, grid: Path) -> None:
     """The translator's FID / KID / label preservation, with its grid inlined as a PNG."""
     before = translate["untranslated"]
     lines = [
-        f"## {translate['gan']}: source | translated | reconstructed",
+        f"## {translate['gan']}: source | translated | reconstructed | real target",
         "",
         f"![grid](data:image/png;base64,{base64.b64encode(grid.read_bytes()).decode()})",
         "",
