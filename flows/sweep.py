@@ -64,18 +64,27 @@ def sweep(
     return rows
 
 
-def task_runner(dask_address: str | None = None, dask_workers: int | None = None, jobs: int = 2):
-    """The runner the points go to: a Dask cluster (address or LocalCluster), else threads."""
+def task_runner(
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    jobs: int = 2,
+    scratch: Path | None = None,
+):
+    """The runner the points go to: a Dask cluster (address or LocalCluster), else threads.
+
+    scratch: where a LocalCluster's workers spill and keep their files (default: Dask's own
+    temp dir); the CLI keeps it inside the repo, in .gantl/dask.
+    """
     if dask_address or dask_workers:
         from prefect_dask import DaskTaskRunner
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(
-            cluster_class="distributed.LocalCluster",
-            cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1,
-                            "processes": True, "dashboard_address": None},
-        )  # fmt: skip
+        cluster = {"n_workers": dask_workers, "threads_per_worker": 1, "processes": True,
+                   "dashboard_address": None}  # fmt: skip
+        if scratch is not None:
+            cluster["local_directory"] = str(scratch)
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)
     return ThreadPoolTaskRunner(max_workers=jobs)
 
 

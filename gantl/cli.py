@@ -278,7 +278,7 @@ def sweep(
     from flows.sweep import sweep as sweep_flow
 
     parallel = dask_workers or jobs
-    runner = task_runner(dask_address, dask_workers, jobs)
+    runner = task_runner(dask_address, dask_workers, jobs, root / ".gantl" / "dask")
     try:
         rows = sweep_flow.with_options(task_runner=runner)(
             root=str(root), methods=_csv(methods), seeds=seed_list, sets=sets, prefix=prefix,

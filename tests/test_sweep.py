@@ -80,13 +80,15 @@ def test_sweep_on_a_dask_local_cluster_matches_the_individual_runs(
     repo = copy_repo(reproduced_repo, tmp_path / "repo")
     run(["git", "add", "dvc.lock"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], repo)
-    rows = sweep.with_options(task_runner=task_runner(dask_workers=2))(
+    runner = task_runner(dask_workers=2, scratch=tmp_path / "dask")
+    rows = sweep.with_options(task_runner=runner)(
         root=str(repo), methods=["dann", "adda"], seeds=[0, 1], prefix="t", threads=1
     )
     assert len(rows) == 4 and not any("error" in r for r in rows)
     written = json.loads((repo / "sweeps" / "leaderboard.json").read_text())
     assert written == json.loads(json.dumps(rows))
     assert (repo / "sweeps" / "leaderboard.md").read_text().count("| t-") == 4
+    assert (tmp_path / "dask").is_dir()  # the workers' scratch stays in a dir the test owns
     listed = run(["dvc", "exp", "list", "--name-only"], repo).stdout.split()
     assert {"t-dann-s0", "t-dann-s1", "t-adda-s0", "t-adda-s1"} <= set(listed)
     with pytest.raises(ConfigError, match="already exist on this commit"):
