@@ -20,6 +20,8 @@ from prefect.schedules import Cron
 from flows.retrain import retrain
 
 FLOW_NAME = "gantl-retrain"
+DESCRIPTION = "Retrain when the target data changes; promote a better model."
+TAGS = ["gantl", "retrain"]
 
 
 def _parameters(root: Path, watch: str | None, min_improvement: float) -> dict[str, Any]:
@@ -39,8 +41,8 @@ def serve_retrain(
         name=name,
         schedule=Cron(cron, timezone=timezone),
         parameters=_parameters(root, watch, min_improvement),
-        description="Retrain when the target data changes; promote a better model.",
-        tags=["gantl", "retrain"],
+        description=DESCRIPTION,
+        tags=TAGS,
         pause_on_shutdown=True,
         entrypoint_type=EntrypointType.MODULE_PATH,  # flows.retrain, from the installed package
     )
@@ -65,8 +67,8 @@ def deploy_retrain(
         work_pool_name=pool,
         schedule=Cron(cron, timezone=timezone),
         parameters=_parameters(root, watch, min_improvement),
-        description="Retrain when the target data changes; promote a better model.",
-        tags=["gantl", "retrain"],
+        description=DESCRIPTION,
+        tags=TAGS,
         build=False,
         push=False,
         print_next_steps=False,

@@ -333,17 +333,21 @@ TargetsArg = Annotated[
 ]
 
 
+def _transfer(action: str, targets: list[str] | None, remote: str | None, root: Path) -> None:
+    from gantl.remote import transfer
+
+    try:
+        transfer(action, root, remote, targets or ())
+    except GantlError as exc:
+        raise _fail(exc) from None
+
+
 @data_app.command("push")
 def data_push(
     targets: TargetsArg = None, remote: RemoteOpt = None, root: RootOpt = Path(".")
 ) -> None:
     """Upload the DVC-cached outputs (data/, models/) to the remote (`dvc push`)."""
-    from gantl.remote import transfer
-
-    try:
-        transfer("push", root, remote, targets or ())
-    except GantlError as exc:
-        raise _fail(exc) from None
+    _transfer("push", targets, remote, root)
 
 
 @data_app.command("pull")
@@ -351,12 +355,7 @@ def data_pull(
     targets: TargetsArg = None, remote: RemoteOpt = None, root: RootOpt = Path(".")
 ) -> None:
     """Download the outputs dvc.lock names from the remote into the workspace (`dvc pull`)."""
-    from gantl.remote import transfer
-
-    try:
-        transfer("pull", root, remote, targets or ())
-    except GantlError as exc:
-        raise _fail(exc) from None
+    _transfer("pull", targets, remote, root)
 
 
 def _csv(text: str) -> list[str]:

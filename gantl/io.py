@@ -66,13 +66,18 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of one file's bytes."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of one file's bytes (sha256 for our records, md5 for DVC's)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of one file's bytes."""
+    return file_digest(path, "sha256")
 
 
 def files_sha256(paths: Iterable[Path], name: Callable[[Path], str] = lambda p: p.name) -> str:

@@ -6,12 +6,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from prefect import get_run_logger, task
 
 from gantl.sweep import Point
-from tasks.dvc_stage import StageFailed, child_env
+from tasks.dvc_stage import StageFailed, child_env, dvc
 
 
 @task(task_run_name="exp:{point.name}")
@@ -37,22 +36,10 @@ def run_experiment(point: Point, root: str, threads: int | None = None) -> dict:
 @task
 def existing_experiments(root: str) -> set[str]:
     """Names of the experiments already based on HEAD (`dvc exp list --name-only`)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "list", "--name-only"],
-        cwd=root, env=child_env(), capture_output=True, text=True,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise StageFailed(f"dvc exp list failed in {Path(root)}:\n{proc.stderr}")
-    return set(proc.stdout.split())
+    return set(dvc("exp", "list", "--name-only", root=root).stdout.split())
 
 
 @task
 def show_experiments(root: str) -> list[dict]:
     """`dvc exp show --json`: params and metrics of every experiment of the repo."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "show", "--json"],
-        cwd=root, env=child_env(), capture_output=True, text=True,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise StageFailed(f"dvc exp show failed in {Path(root)}:\n{proc.stderr}")
-    return json.loads(proc.stdout)
+    return json.loads(dvc("exp", "show", "--json", root=root).stdout)

@@ -17,14 +17,12 @@ from typing import Any
 
 import pathspec
 
+from gantl.io import file_digest
 
-def file_md5(path: Path, chunk: int = 1 << 20) -> str:
+
+def file_md5(path: Path) -> str:
     """md5 of a file's bytes, as DVC 3 records it."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "md5")
 
 
 def dvcignore(root: Path) -> pathspec.PathSpec:
