@@ -7,12 +7,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Prefect runs offline with its temporary local server; its state stays in the workspace.
-export PREFECT_HOME ?= $(CURDIR)/.prefect
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
-export PREFECT_RESULTS_LOCAL_STORAGE_PATH ?= $(CURDIR)/.prefect/results
-export TORCHINDUCTOR_CACHE_DIR ?= $(CURDIR)/.prefect/torchinductor
+# Prefect runs offline with its temporary local server, its state in .prefect/: `gantl run`
+# and the tests set that up themselves (flows/env.py), so nothing here repeats it.
 # Real digit files (MNIST t10k, USPS) for the tests and benchmarks, when present.
 export GANTL_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from gantl.stages import METRICS, PLOTS
+from gantl.stages.paths import METRICS, PLOTS
 from tasks.dvc_stage import bring_stage_up_to_date, read_stage_graph, threads_per_stage
 from tasks.publish import publish_summary, publish_translation
 

@@ -10,6 +10,7 @@ Two ways to run them (README, "Scheduled retraining"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,51 +25,51 @@ DESCRIPTION = "Retrain when the target data changes; promote a better model."
 TAGS = ["gantl", "retrain"]
 
 
-def _parameters(root: Path, watch: str | None, min_improvement: float) -> dict[str, Any]:
-    return {"root": str(Path(root).resolve()), "watch": watch, "min_improvement": min_improvement}
+@dataclass(frozen=True)
+class RetrainSchedule:
+    """What a retrain deployment is: its name, cron and the flow's parameters."""
+
+    cron: str
+    name: str = "nightly"
+    root: Path = Path(".")
+    watch: str | None = None  # drop folder (or file) defining the target data
+    min_improvement: float = 0.0  # validator-score margin a candidate needs
+    timezone: str = "UTC"
+
+    def deployment(self) -> dict[str, Any]:
+        """The arguments `serve` and `deploy` share."""
+        return {
+            "name": self.name,
+            "schedule": Cron(self.cron, timezone=self.timezone),
+            "parameters": {
+                "root": str(Path(self.root).resolve()),
+                "watch": self.watch,
+                "min_improvement": self.min_improvement,
+            },
+            "description": DESCRIPTION,
+            "tags": TAGS,
+        }
 
 
-def serve_retrain(
-    cron: str,
-    name: str = "nightly",
-    root: Path = Path("."),
-    watch: str | None = None,
-    min_improvement: float = 0.0,
-    timezone: str = "UTC",
-) -> None:
+def serve_retrain(schedule: RetrainSchedule) -> None:
     """Create (or update) deployment `gantl-retrain/<name>` and serve it until interrupted."""
     retrain.serve(
-        name=name,
-        schedule=Cron(cron, timezone=timezone),
-        parameters=_parameters(root, watch, min_improvement),
-        description=DESCRIPTION,
-        tags=TAGS,
+        **schedule.deployment(),
         pause_on_shutdown=True,
         entrypoint_type=EntrypointType.MODULE_PATH,  # flows.retrain, from the installed package
     )
 
 
-def deploy_retrain(
-    cron: str,
-    pool: str,
-    name: str = "nightly",
-    root: Path = Path("."),
-    source: str | None = None,
-    watch: str | None = None,
-    min_improvement: float = 0.0,
-    timezone: str = "UTC",
-) -> UUID:
-    """Create (or update) deployment `gantl-retrain/<name>` on work pool `pool`; return its id."""
+def deploy_retrain(schedule: RetrainSchedule, pool: str, source: str | None = None) -> UUID:
+    """Create (or update) deployment `gantl-retrain/<name>` on work pool `pool`; return its id.
+
+    source: where the worker loads the flow from (default: this repository's path)."""
     flow = retrain.from_source(
-        source=source or str(Path(root).resolve()), entrypoint="flows/retrain.py:retrain"
+        source=source or str(Path(schedule.root).resolve()), entrypoint="flows/retrain.py:retrain"
     )
     return flow.deploy(
-        name=name,
+        **schedule.deployment(),
         work_pool_name=pool,
-        schedule=Cron(cron, timezone=timezone),
-        parameters=_parameters(root, watch, min_improvement),
-        description=DESCRIPTION,
-        tags=TAGS,
         build=False,
         push=False,
         print_next_steps=False,

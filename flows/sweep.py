@@ -80,8 +80,12 @@ def task_runner(
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        cluster = {"n_workers": dask_workers, "threads_per_worker": 1, "processes": True,
-                   "dashboard_address": None}  # fmt: skip
+        cluster = {
+            "n_workers": dask_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
         if scratch is not None:
             cluster["local_directory"] = str(scratch)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=cluster)

@@ -1,29 +1,35 @@
 """Benchmarks: run a whole protocol over seeds and set the result beside the published tables.
 
-`gantl bench digits --protocol mnist-usps-adda --seeds 0,1,2` runs the pipeline's stage
-functions in a scratch directory (nothing in the repo's data/ or models/ is touched) and writes
-one JSON and one markdown table. Published rows are quoted as printed in the papers; note that
-TLlib selects checkpoints on target test labels, which our honest number never does.
+`gantl bench digits --protocol mnist-usps-adda --seeds 0,1,2` runs the pipeline's own stage
+graph — dvc.yaml, the one definition of the pipeline order — with `dvc repro` in a scratch copy
+(nothing in the repo's data/ or models/ is touched), times each stage, and writes one JSON and
+one markdown table. Published rows are quoted as printed in the papers; note that TLlib selects
+checkpoints on target test labels, which our honest number never does.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
+import yaml
 
-from gantl import stages
 from gantl.checkpoint import git_commit
-from gantl.config import Params, params_from_dict, read_params_file
-from gantl.errors import ConfigError
+from gantl.config import Params, params_from_dict, parse_method, read_params_file
+from gantl.errors import ConfigError, GantlError
 from gantl.io import atomic_path, write_json, write_text
-from gantl.stages import parse_method
-from gantl.translate import translate_stage
+from gantl.profiles import apply_profile, load_profile
+from gantl.progress import STAGE_TIMES_ENV, is_quiet
+
+STAGE_RESULT_NAMES = {"pretrain": "source_only"}  # a stage's time, as the results name it
+DVC_CONFIG = "[core]\n    no_scm = True\n    analytics = false\n    check_update = false\n"
 
 PROTOCOL_DIR = Path("configs")
 # protocol → table → method → published target accuracy (%)
@@ -61,7 +67,7 @@ def protocol_params(
     protocol_dir: Path = PROTOCOL_DIR,
 ) -> Params:
     """The params of a named protocol (configs/<name>.yaml), or `base` with custom domains;
-    `profile` replaces the file's profile before its overrides are applied."""
+    `profile` (a name in configs/profiles/ or an overlay file) is applied over them."""
     if protocol is not None:
         path = Path(protocol_dir) / f"{protocol}.yaml"
         if not path.is_file():
@@ -75,8 +81,8 @@ def protocol_params(
     if protocol is None:
         raw["experiment"] |= {"source": source, "target": target, "protocol": f"{source}→{target}"}
     if profile is not None:
-        raw["profile"] = profile
-    return params_from_dict(raw, str(path))
+        raw = apply_profile(raw, load_profile(profile))
+    return params_from_dict(raw, str(path) + (f" + profile {profile}" if profile else ""))
 
 
 def run_bench(
@@ -86,11 +92,65 @@ def run_bench(
     data_dir: Path | None = None,
     workdir: Path | None = None,
     grids: Path | None = None,
+    root: Path = Path("."),
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Run prepare → pretrain → oracle → [translate] → adapt (each method) → evaluate, timing
-    every stage. Methods "<gan>+<method>" (pixel + feature) train their translator once per gan;
-    with `grids`, its image grid is kept as `<grids>-<gan>.png`.
+    """Run the stages `methods` need, every seed, through `root`'s dvc.yaml in a scratch copy.
+
+    Methods "<gan>+<method>" (pixel + feature) train their translator (one gan per bench);
+    with `grids`, its image grid is kept as `<grids>-<gan>.png`. `threads` pins each stage's
+    CPU threads (results depend on the thread count).
     """
+    params, targets = bench_params(params, methods, seeds, data_dir)
+    with tempfile.TemporaryDirectory(prefix="gantl-bench-", dir=workdir) as tmp:
+        scratch = Path(tmp)
+        seconds = _reproduce(Path(root), scratch, params, targets, threads)
+        summary = json.loads((scratch / "metrics" / "summary.json").read_text())
+        translation = {}
+        if params.adapt.pixel_methods:
+            gan = params.translate.gan
+            translation[gan] = json.loads((scratch / "metrics" / "translate.json").read_text())
+            if grids is not None:
+                kept = Path(f"{grids}-{gan}.png")
+                with atomic_path(kept) as out:
+                    shutil.copyfile(scratch / "plots" / "translate" / f"{gan}.png", out)
+                translation[gan]["grid"] = str(kept)
+    results = {
+        name: {
+            "target_acc_mean": r["target_acc_mean"],
+            "target_acc_std": r["target_acc_std"],
+            "target_acc_per_seed": r["target_acc_per_seed"],
+            "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
+            "negative_transfer": r.get("negative_transfer", False),
+            # adapted methods include the source pretraining (and translator) they start from
+            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
+        }
+        for name, r in summary["results"].items()
+    }
+    return {
+        "protocol": summary["protocol"],
+        "params": params.model_dump(mode="json"),
+        "source": summary["source"],
+        "target": summary["target"],
+        "seeds": seeds,
+        "validator": summary["validator"],
+        "recommended": summary["recommended"],
+        "notes": summary["notes"],
+        "warnings": summary["warnings"],
+        "results": results,
+        "translation": translation,
+        "published": PUBLISHED.get(summary["protocol"], {}),
+        "stage_seconds": seconds,
+        "total_seconds": round(sum(seconds.values()), 2),
+        "commit": git_commit(),
+        "machine": _machine(threads),
+    }
+
+
+def bench_params(
+    params: Params, methods: list[str], seeds: list[int], data_dir: Path | None = None
+) -> tuple[Params, list[str]]:
+    """`params` set to run just `methods` on `seeds`, and the DVC stages that make them."""
     unknown = []
     for method in methods:
         try:
@@ -103,91 +163,70 @@ def run_bench(
             f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, or "
             "<gan>+<method> with gan cyclegan or stargan and method source_only, dann or adda"
         )
-    exp = params.experiment.model_copy(
-        update={"seeds": seeds, **({"data_dir": data_dir} if data_dir else {})}
-    )
-    adapted = [m for m in methods if m != "source_only"]
-    adapt = params.adapt.model_copy(
-        update={"methods": [m for m in adapted if "+" not in m], "pixel_methods": []}
-    )
-    params = params.model_copy(update={"experiment": exp, "adapt": adapt})
-    gans = sorted({parse_method(m)[0] for m in adapted} - {None})
-    translation: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="gantl-bench-", dir=workdir) as tmp:
-        root = Path(tmp)
-        prepared, models = root / "data" / "prepared", root / "models"
-        translated = root / "data" / "translated"
-        seconds: dict[str, float] = {}
+    adapted = [parse_method(m) for m in methods if m != "source_only"]
+    gans = sorted({gan for gan, _ in adapted if gan})
+    if len(gans) > 1:
+        raise ConfigError(f"bench: one translator per run, got {gans} (run one bench per gan)")
+    raw = params.model_dump(mode="json")
+    raw["experiment"]["seeds"] = seeds
+    if data_dir is not None:
+        raw["experiment"]["data_dir"] = str(Path(data_dir).resolve())
+    raw["adapt"]["methods"] = [base for gan, base in adapted if not gan]
+    raw["adapt"]["pixel_methods"] = [base for gan, base in adapted if gan]
+    if gans:
+        raw["translate"]["gan"] = gans[0]
+    bench = params_from_dict(raw, "bench params")
+    targets = ["pretrain", "oracle"]
+    targets += [f"adapt@{m}" for m in bench.adapt.methods]
+    targets += [f"adapt_pixel@{m}" for m in bench.adapt.pixel_methods]
+    return bench, targets
 
-        def timed(name: str, fn, *args, **kwargs):
-            start = time.perf_counter()
-            out = fn(*args, **kwargs)
-            seconds[name] = round(time.perf_counter() - start, 2)
-            return out
 
-        timed("prepare", stages.prepare, params, prepared)
-        timed("source_only", stages.pretrain, params, prepared, models / "source")
-        timed("oracle", stages.oracle, params, prepared, models / "oracle")
-        for gan in gans:
-            gan_params = params.model_copy(
-                update={"translate": params.translate.model_copy(update={"gan": gan})}
-            )
-            translation[gan] = timed(
-                f"translate@{gan}", translate_stage, gan_params, prepared, models, translated,
-                root / "metrics", root / "plots", root / "state",
-            )  # fmt: skip
-            if grids is not None:
-                kept = Path(f"{grids}-{gan}.png")
-                with atomic_path(kept) as tmp:
-                    shutil.copyfile(root / "plots" / "translate" / f"{gan}.png", tmp)
-                translation[gan]["grid"] = str(kept)
-        for method in adapted:
-            timed(method, stages.adapt, params, method, prepared, models, translated)
-        summary = timed(
-            "evaluate",
-            stages.evaluate,
-            params,
-            prepared,
-            models,
-            root / "metrics",
-            root / "plots",
-            root / "reports",
-            names=["source_only", "oracle", *adapted],
+def _reproduce(
+    root: Path, scratch: Path, params: Params, targets: list[str], threads: int | None
+) -> dict[str, float]:
+    """`dvc repro` of `targets`, then of evaluate alone (which reads every model folder, so its
+    full upstream would train a translator no method asked for); seconds per stage."""
+    if not (root / "dvc.yaml").is_file():
+        raise ConfigError(f"{root / 'dvc.yaml'}: bench needs the pipeline repo (--root)")
+    shutil.copyfile(root / "dvc.yaml", scratch / "dvc.yaml")
+    shutil.copytree(root / "gantl", scratch / "gantl", ignore=shutil.ignore_patterns("__pycache__"))
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json")))
+    times = scratch / ".gantl" / "stage_times.jsonl"
+    times.parent.mkdir()
+    env = dict(os.environ, **{STAGE_TIMES_ENV: str(times)})
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    if is_quiet():
+        env["GANTL_QUIET"] = "1"
+    _dvc(["init", "--no-scm", "-q"], scratch, env)
+    (scratch / ".dvc" / "config").write_text(DVC_CONFIG)
+    _dvc(["repro", *targets], scratch, env)
+    _dvc(["repro", "--single-item", "evaluate"], scratch, env)
+    seconds: dict[str, float] = {}
+    for line in times.read_text().splitlines():
+        record = json.loads(line)
+        name = STAGE_RESULT_NAMES.get(record["stage"], record["stage"])
+        if record["stage"] == "translate":
+            name = f"translate@{params.translate.gan}"
+        seconds[record["method"] or name] = record["seconds"]
+    return seconds
+
+
+def _dvc(args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """Run a DVC command (the CLI: the core imports no DVC). Its output streams through, or,
+    when quiet, is shown only if it fails."""
+    quiet = is_quiet()
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=quiet, text=True
+    )
+    if proc.returncode != 0:
+        output = (proc.stdout or "") + (proc.stderr or "")
+        tail = "\n".join(output.strip().splitlines()[-30:])
+        raise GantlError(
+            f"bench: dvc {' '.join(args)} failed in {cwd}" + (f":\n{tail}" if tail else "")
         )
-    results = {}
-    for name, r in summary["results"].items():
-        results[name] = {
-            "target_acc_mean": r["target_acc_mean"],
-            "target_acc_std": r["target_acc_std"],
-            "target_acc_per_seed": r["target_acc_per_seed"],
-            "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
-            "negative_transfer": r.get("negative_transfer", False),
-            # adapted methods include the source pretraining (and translator) they start from
-            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
-        }
-    return {
-        "protocol": summary["protocol"],
-        "source": summary["source"],
-        "target": summary["target"],
-        "seeds": seeds,
-        "profile": params.profile,
-        "validator": summary["validator"],
-        "recommended": summary["recommended"],
-        "notes": summary["notes"],
-        "warnings": summary["warnings"],
-        "results": results,
-        "translation": translation,
-        "published": PUBLISHED.get(summary["protocol"], {}),
-        "stage_seconds": seconds,
-        "total_seconds": round(sum(seconds.values()), 2),
-        "commit": git_commit(),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        },
-    }
 
 
 def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
@@ -195,6 +234,17 @@ def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
         return 0.0
     gan, _ = parse_method(name)
     return seconds["source_only"] + (seconds[f"translate@{gan}"] if gan else 0.0)
+
+
+def _machine(threads: int | None) -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "torch_threads": threads or torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def bench_markdown(record: dict[str, Any]) -> str:
@@ -206,7 +256,7 @@ def bench_markdown(record: dict[str, Any]) -> str:
     lines = [
         f"# {record['protocol']}: {record['source']['domain']} → {record['target']['domain']}",
         "",
-        f"Target test accuracy (%), {n} seed(s) {record['seeds']}, profile `{record['profile']}`, "
+        f"Target test accuracy (%), {n} seed(s) {record['seeds']}, "
         f"checkpoints chosen by the label-free validator `{record['validator']}`; "
         f"commit `{record['commit']}`, {record['machine']['processor']}, "
         f"{record['total_seconds']:.0f} s in all.",

@@ -22,16 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gantl.checkpoint import MANIFEST, WEIGHTS, git_commit, load_classifier
 from gantl.config import Params
 from gantl.data.specs import load_domain
 from gantl.errors import DataError
 from gantl.io import atomic_dir, files_sha256, write_json
-from gantl.methods.adaptation import validate
 from gantl.runtime import resolve_device
-from gantl.stages import MODELS, PREPARED, REPORTS, load_adaptation_data, seed_dir
+from gantl.stages.inputs import load_adaptation_data
+from gantl.stages.paths import BASELINES, MODELS, PREPARED, REPORTS, checkpoint_dir
+from gantl.training.selection import validator_scores
 
 CHAMPION = MODELS / "champion"
 POINTER = "champion.json"
@@ -73,13 +72,6 @@ class Scored:
     score: float
 
 
-def checkpoint_dir(models: Path, name: str, seed: int) -> Path:
-    """The checkpoint a model's report scores (the validator-selected one for adapted models)."""
-    if name in ("source_only", "oracle"):
-        return seed_dir(Path(models) / ("source" if name == "source_only" else name), seed)
-    return seed_dir(Path(models) / name, seed) / "selected"
-
-
 def score_checkpoint(params: Params, directory: Path, prepared: Path, seed: int = 0) -> float:
     """The configured validator's score (higher is better) of a checkpoint on today's data.
 
@@ -88,10 +80,9 @@ def score_checkpoint(params: Params, directory: Path, prepared: Path, seed: int 
     """
     device = resolve_device(params.evaluate.device)
     data = load_adaptation_data(prepared, with_target_val_labels=False)
-    fit_rows = torch.randperm(len(data.x_s), generator=torch.Generator().manual_seed(0))
-    fit_rows = fit_rows[: params.adapt.validation_samples]
     model, _ = load_classifier(directory)
-    return validate(model.to(device), data, fit_rows, device, seed)[params.adapt.validator]
+    scores = validator_scores(model.to(device), data, params.adapt, device, seed)
+    return scores[params.adapt.validator]
 
 
 def candidate(params: Params, root: Path, summary: dict[str, Any]) -> Scored:
@@ -206,7 +197,7 @@ def promote(root: Path, decision: dict[str, Any]) -> dict[str, Any]:
     with atomic_dir(root / CHAMPION / "model") as tmp:
         for name in (WEIGHTS, MANIFEST):
             shutil.copy2(src / name, Path(tmp) / name)
-    model_dir = root / MODELS / ("source" if new["model"] == "source_only" else new["model"])
+    model_dir = root / MODELS / BASELINES.get(new["model"], new["model"])
     pointer = {
         "model": model_dir.relative_to(root).as_posix(),
         "method": new["model"],

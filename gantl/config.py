@@ -2,16 +2,17 @@
 
 Each stage reads its own section; every default carries a comment saying why. A bad value fails
 here, before any stage writes anything, with the file, the field path and what was expected.
-The `profile` key picks a block of overrides from `profiles` (quick for a laptop CPU, paper
-for paper-size runs on a GPU), merged into the sections before validation.
+A params file holds exactly the values that run: every section is validated as written, with
+nothing merged in. Paper-size runs rewrite the file itself (gantl.profiles, `gantl profile
+paper`), so DVC, lineage and manifests all see the values a stage ran with.
 """
 
 from __future__ import annotations
 
-import copy
 import re
+import reprlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
 )
 
+from gantl.data.spec_syntax import parse_spec
 from gantl.errors import ConfigError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -36,7 +38,7 @@ class ExperimentConfig(_Section):
     """Which domains take part and the name reports give the experiment."""
 
     protocol: str  # label printed beside every figure, e.g. "mnist-usps-adda"
-    source: str  # labelled domain, a spec such as "bundled:mnist5k" (see gantl.data.specs)
+    source: str  # labelled domain, a spec such as "bundled:mnist5k" (gantl.data.spec_syntax)
     target: (
         str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
     )
@@ -53,8 +55,6 @@ class ExperimentConfig(_Section):
     @field_validator("source", "target")
     @classmethod
     def _known_spec(cls, spec: str) -> str:
-        from gantl.data.specs import parse_spec  # late: keeps config importable on its own
-
         try:
             parse_spec(spec)
         except ConfigError as exc:  # re-raised as ValueError so the message names the field
@@ -99,8 +99,8 @@ class TrainConfig(_Section):
     """A supervised classifier run (source pretraining, target oracle)."""
 
     model: Literal["auto", "lenet", "dtn"] = "auto"  # auto: LeNet for 1 channel, DTN for 3 (ADDA)
-    width: float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; quick profile halves it
-    epochs: int = Field(10, gt=0)  # profile overrides this: quick vs paper
+    width: float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; the CPU recipes use 0.5
+    epochs: int = Field(10, gt=0)  # protocol files: 8 on a CPU; configs/profiles/paper.yaml: 100
     batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
     lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
     weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
@@ -248,9 +248,8 @@ class TranslateConfig(_Section):
 
 
 class Params(_Section):
-    """The whole of params.yaml after the profile's overrides are merged in."""
+    """The whole of params.yaml: one section per stage, each validated as written."""
 
-    profile: str = "quick"  # which block of `profiles` to apply
     experiment: (
         ExperimentConfig  # every section is required: a missing one is a typo, not a default
     )
@@ -264,7 +263,6 @@ class Params(_Section):
     cyclegan: CycleGanConfig
     stargan: StarGanConfig
     evaluate: EvaluateConfig
-    profiles: dict[str, dict[str, dict[str, Any]]] = {}  # profile name → section → overrides
 
     @property
     def pixel_models(self) -> list[str]:
@@ -275,16 +273,6 @@ class Params(_Section):
     def adapted_models(self) -> list[str]:
         """Every model an adapt stage makes, in report order."""
         return [*self.adapt.methods, *self.pixel_models]
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _format(error: ValidationError, source: str) -> str:
@@ -298,30 +286,19 @@ def _format(error: ValidationError, source: str) -> str:
 
 
 def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
-    """Validate a params mapping, applying `profiles[profile]` over the sections."""
+    """Validate a params mapping; errors read `<source>: <field.path>: <message> (got <value>)`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
-    profile = raw.get("profile", "quick")
-    profiles = raw.get("profiles") or {}
-    if not isinstance(profiles, dict):
-        raise ConfigError(f"{source}: profiles: expected a mapping of profile name → overrides")
-    if profile not in profiles and profiles:
+    stale = sorted({"profile", "profiles"} & set(raw))
+    if stale:  # the removed overrides block: say what replaced it, not just "extra inputs"
+        key = stale[0]
         raise ConfigError(
-            f"{source}: profile: unknown profile {profile!r}; expected one of {sorted(profiles)}"
+            f"{source}: {key}: profiles were removed: the sections hold the values that run; "
+            f"`gantl profile <name>` writes an overlay's values into them "
+            f"(got {reprlib.repr(raw[key])})"
         )
-    overrides = profiles.get(profile) or {}
-    unknown = set(overrides) - set(Params.model_fields) if isinstance(overrides, dict) else set()
-    if unknown:
-        raise ConfigError(
-            f"{source}: profiles.{profile}: unknown section(s) {sorted(unknown)}; "
-            f"expected some of {sorted(set(Params.model_fields) - {'profile', 'profiles'})}"
-        )
-    # Overrides refine sections the file has; they never stand in for a missing one.
-    merged = {
-        k: _merge(v, overrides.get(k) or {}) if isinstance(v, dict) else v for k, v in raw.items()
-    }
     try:
-        return Params.model_validate(merged)
+        return Params.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format(exc, source)) from None
 
@@ -341,3 +318,17 @@ def read_params_file(path: Path) -> dict[str, Any]:
 def load_params(path: Path = DEFAULT_PARAMS) -> Params:
     """Read and validate params.yaml (or another file of the same form)."""
     return params_from_dict(read_params_file(path), str(path))
+
+
+def parse_method(method: str) -> tuple[str | None, str]:
+    """A model name → (translator, feature-level method): "adda" → (None, "adda");
+    "cyclegan+adda" → ("cyclegan", "adda") (pixel + feature); "cyclegan+source_only" too."""
+    gan, _, base = method.rpartition("+")
+    if gan and gan not in GANS:
+        raise ConfigError(
+            f"adapt: unknown translator {gan!r} in {method!r}; expected one of {GANS}"
+        )
+    known = set(get_args(AdaptMethod)) | ({"source_only"} if gan else set())
+    if base not in known:
+        raise ConfigError(f"adapt: unknown method {method!r}; expected one of {sorted(known)}")
+    return gan or None, base

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -54,3 +55,20 @@ def progress_bar(total: int, description: str) -> Iterator[_Bar]:
     )
     with Progress(*columns, console=console, transient=True) as progress:
         yield _Bar(progress, progress.add_task(description, total=total))
+
+
+STAGE_TIMES_ENV = "GANTL_STAGE_TIMES"  # a JSON-lines file each `gantl stage` run appends to
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def record_stage_time(stage: str, method: str | None, seconds: float) -> None:
+    """Append one stage run's wall time to $GANTL_STAGE_TIMES, when it is set: how
+    `gantl bench` times the stages of the DVC graph it runs in subprocesses."""
+    path = os.environ.get(STAGE_TIMES_ENV)
+    if path:
+        record = {"stage": stage, "method": method, "seconds": round(seconds, 2)}
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")

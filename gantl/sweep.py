@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gantl.config import parse_method
 from gantl.errors import ConfigError
-from gantl.stages import parse_method
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,11 @@ def _slug(text: str) -> str:
 
 
 def grid(
-    methods: list[str], seeds: list[int], sets: dict[str, list[Any]] | None = None,
+    methods: list[str],
+    seeds: list[int],
+    sets: dict[str, list[Any]] | None = None,
     prefix: str = "sweep",
-) -> list[Point]:  # fmt: skip
+) -> list[Point]:
     """Every combination of method × seed × swept param values, with unique experiment names."""
     if not methods or not seeds:
         raise ConfigError("sweep: give at least one method and one seed")
@@ -127,27 +129,35 @@ def leaderboard(points: list[Point], show: list[dict[str, Any]]) -> list[dict[st
 
 def leaderboard_markdown(rows: list[dict[str, Any]], title: str = "Sweep leaderboard") -> str:
     """The leaderboard as a markdown table (target accuracy in %, validator-selected)."""
-    extras = [
-        k for k in dict.fromkeys(k for r in rows for k in r)
-        if k not in _KNOWN
-    ]  # fmt: skip
-    header = ["#", "experiment", "method", "seed", *extras, "target acc", "validator score",
-              "upper bound†", "source-only", "oracle"]  # fmt: skip
+    extras = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in _KNOWN]
+    header = [
+        "#",
+        "experiment",
+        "method",
+        "seed",
+        *extras,
+        "target acc",
+        "validator score",
+        "upper bound†",
+        "source-only",
+        "oracle",
+    ]
     lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, r in enumerate(rows, 1):
+        point = [str(i), r["experiment"], r["method"], str(r["seed"])]
+        point += [str(r.get(k, "")) for k in extras]
         if "error" in r:
-            cells = [str(i), r["experiment"], r["method"], str(r["seed"]),
-                     *(str(r.get(k, "")) for k in extras), r["error"], "", "", "", ""]  # fmt: skip
+            cells = [*point, r["error"], "", "", "", ""]
         else:
             bound = r["target_acc_upper_bound"]
             cells = [
-                str(i), r["experiment"], r["method"], str(r["seed"]),
-                *(str(r.get(k, "")) for k in extras),
+                *point,
                 f"{100 * r['target_acc']:.2f}",
                 "–" if r["validator_score"] is None else f"{r['validator_score']:.4f}",
                 "–" if bound is None else f"{100 * bound:.2f}",
-                f"{100 * r['source_only_acc']:.2f}", f"{100 * r['oracle_acc']:.2f}",
-            ]  # fmt: skip
+                f"{100 * r['source_only_acc']:.2f}",
+                f"{100 * r['oracle_acc']:.2f}",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -158,6 +168,15 @@ def leaderboard_markdown(rows: list[dict[str, Any]], title: str = "Sweep leaderb
 
 
 _KNOWN = {
-    "experiment", "method", "seed", "rev", "target_acc", "validator", "validator_score",
-    "target_acc_upper_bound", "source_only_acc", "oracle_acc", "error",
-}  # fmt: skip
+    "experiment",
+    "method",
+    "seed",
+    "rev",
+    "target_acc",
+    "validator",
+    "validator_score",
+    "target_acc_upper_bound",
+    "source_only_acc",
+    "oracle_acc",
+    "error",
+}

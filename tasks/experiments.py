@@ -18,8 +18,17 @@ def run_experiment(point: Point, root: str, threads: int | None = None) -> dict:
     """`dvc exp run --temp` for one grid point: its own copy of the workspace, so points run
     side by side (on Dask workers or threads); DVC waits for its repo lock between them."""
     logger = get_run_logger()
-    cmd = [sys.executable, "-m", "dvc", "--wait-for-lock", "exp", "run", "--temp",
-           "--name", point.name]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dvc",
+        "--wait-for-lock",
+        "exp",
+        "run",
+        "--temp",
+        "--name",
+        point.name,
+    ]
     for override in point.overrides():
         cmd += ["--set-param", override]
     logger.info("%s: %s", point.name, " ".join(point.overrides()))

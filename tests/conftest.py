@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from flows.env import workspace_env
+
 ROOT = Path(__file__).resolve().parents[1]
 _STATE = ROOT / ".prefect" / "test"
 (_STATE / "home").mkdir(parents=True, exist_ok=True)
 os.environ["GANTL_QUIET"] = "1"
-os.environ.setdefault("PREFECT_HOME", str(_STATE / "home"))
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(_STATE / "results"))
+workspace_env(_STATE)
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("DVC_SITE_CACHE_DIR", str(_STATE / "dvc-site-cache"))
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -99,7 +98,6 @@ def copy_repo(repo: Path, dest: Path) -> Path:
 
 
 TINY_PARAMS = """\
-profile: quick
 experiment:
   protocol: tiny-uci-mnistm
   source: bundled:uci-digits
@@ -124,13 +122,6 @@ translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4}
 cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
 stargan: {epochs: 1, decay_epochs: 0, batch_size: 16, g_conv_dim: 4, g_blocks: 1, d_conv_dim: 4}
 evaluate: {batch_size: 256, device: cpu}
-profiles:
-  quick:
-    {pretrain: {epochs: 2}, oracle: {epochs: 2}, dann: {epochs: 2}, adda: {epochs: 2},
-     cyclegan: {epochs: 1}, stargan: {epochs: 1}}
-  paper:
-    {pretrain: {epochs: 100}, oracle: {epochs: 100}, dann: {epochs: 100}, adda: {epochs: 100},
-     cyclegan: {epochs: 100}, stargan: {epochs: 100}}
 """
 
 

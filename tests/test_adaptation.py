@@ -10,13 +10,16 @@ import torch
 from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, DannConfig, TrainConfig
 from gantl.eval.metrics import accuracy, predict
 from gantl.eval.validators import VALIDATORS as VALIDATOR_FUNCS
-from gantl.methods.adaptation import AdaptationData, paired_batches, run_epochs
 from gantl.methods.adda import adda_step, train_adda
 from gantl.methods.dann import train_dann
 from gantl.methods.source_only import train_classifier
 from gantl.models.classifier import Architecture, Classifier
 from gantl.models.discriminator import DomainDiscriminator
-from gantl.models.grl import annealed_lr, dann_lambda, grad_reverse
+from gantl.models.grl import grad_reverse
+from gantl.training.batches import paired_batches
+from gantl.training.data import AdaptationData
+from gantl.training.schedules import annealed_lr, dann_lambda
+from gantl.training.selection import KeepBest
 
 
 def test_grl_is_identity_forward_and_reverses_scaled_gradients():
@@ -55,17 +58,14 @@ def test_validate_every_scores_every_kth_and_the_last_epoch():
     x = torch.randn(40, 1, 16, 16)
     y = torch.arange(40) % 10
     data = AdaptationData(x, y, x + 1, x[:20], y[:20], x[20:] + 1, y[20:])
-    seen = []
-
-    def train_epoch(epoch: int) -> dict[str, float]:
-        seen.append(epoch)
+    adapt = AdaptConfig(validator="neg_entropy", validation_samples=20, validate_every=3)
+    keep = KeepBest(data, adapt, 7, torch.device("cpu"), 0)
+    for epoch in range(1, 8):
         with torch.no_grad():
             model.head.bias.add_(0.1)  # a different model each epoch
-        return {"loss": 0.0}
-
-    adapt = AdaptConfig(validator="neg_entropy", validation_samples=20, validate_every=3)
-    result = run_epochs(model, data, 7, train_epoch, adapt, torch.device("cpu"), 0)
-    assert seen == list(range(1, 8))
+        keep.end_epoch(epoch, model, {"loss": 0.0})
+    result = keep.result(model)
+    assert [h["epoch"] for h in result.history] == list(range(1, 8))
     scored = [h["epoch"] for h in result.history if "neg_entropy" in h]
     assert scored == [3, 6, 7]
     assert set(result.picks.values()) <= {3, 6, 7}
@@ -114,13 +114,14 @@ def mnist_usps(shared_data):
     return source, AdaptationData(x_s, y_s, x_t, x_sv, y_sv, x_tv, y_tv), test
 
 
-def test_dann_improves_target_accuracy_over_source_only(mnist_usps):
+@pytest.mark.parametrize("variant", ["grl", "alternating"])
+def test_dann_improves_target_accuracy_over_source_only(mnist_usps, variant):
     source, data, (x_test, y_test) = mnist_usps
     before = accuracy(y_test, predict(source, x_test))
-    cfg = DannConfig(epochs=8, batch_size=32, device="cpu")
+    cfg = DannConfig(variant=variant, epochs=8, batch_size=32, device="cpu")
     result = train_dann(source, data, cfg, SELECT, 0)
     after = accuracy(y_test, predict(result.selected, x_test))
-    print(f"DANN: source-only {before:.4f} → {after:.4f}")
+    print(f"DANN ({variant}): source-only {before:.4f} → {after:.4f}")
     assert after > before + 0.02, (before, after)
     assert set(result.picks) == {*VALIDATORS, "target_val_acc"}
 

@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from gantl.cli import app
-from tests.conftest import TINY_PARAMS
+from tests.conftest import ROOT, TINY_PARAMS
 
 runner = CliRunner()
 
@@ -22,7 +22,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     out = tmp_path / "results" / "tiny.json"
     methods = "source_only,dann,adda,cyclegan+adda"
     args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--methods", methods]
-    args += ["--out", str(out), "-q"]
+    args += ["--out", str(out), "--root", str(ROOT), "--threads", "1", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
@@ -45,6 +45,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     markdown = out.with_suffix(".md").read_text()
     assert "gantl (validator-selected)" in markdown and "upper bound" in markdown
     assert not (tmp_path / "models").exists()  # the bench works in a scratch dir
+    assert record["stage_seconds"].keys() >= {"prepare", "source_only", "oracle", "evaluate"}
 
 
 def test_bench_rejects_unknown_protocol_and_method(tmp_path, monkeypatch):

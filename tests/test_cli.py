@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gantl.cli import app
+from flows.cli import app
 from gantl.io import file_sha256
 from tests.conftest import TINY_PARAMS
 

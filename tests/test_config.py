@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gantl.config import load_params, params_from_dict
+from gantl.config import Params, load_params, params_from_dict, read_params_file
 from gantl.errors import ConfigError
+from gantl.profiles import apply_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,22 +20,96 @@ def _raw() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def test_repo_params_are_valid_and_profile_applies():
+PARAMS_FILES = [ROOT / "params.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]
+PAPER = ROOT / "configs" / "profiles" / "paper.yaml"
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=_name)
+def test_params_files_validate_as_written(path):
+    raw = read_params_file(path)
+    assert "profile" not in raw and "profiles" not in raw
+    params = load_params(path)
+    for section, values in raw.items():  # every value written is the value that runs
+        for key, value in values.items():
+            expected = Path(value) if key == "data_dir" and value is not None else value
+            assert getattr(getattr(params, section), key) == expected, f"{section}.{key}"
+
+
+@pytest.mark.parametrize("path", PARAMS_FILES, ids=_name)
+def test_paper_profile_applies_to_every_params_file(path):
+    overlay = yaml.safe_load(PAPER.read_text())
+    params = params_from_dict(apply_profile(read_params_file(path), overlay), _name(path))
+    for section, values in overlay.items():
+        for key, value in values.items():
+            assert getattr(getattr(params, section), key) == value
+    assert params.experiment == load_params(path).experiment  # only what the overlay names
+
+
+def test_repo_params_are_the_cpu_recipe():
     params = load_params(ROOT / "params.yaml")
-    raw = _raw()
-    quick = raw["profiles"]["quick"]["pretrain"]
-    assert params.profile == "quick"
-    assert params.pretrain.epochs == quick["epochs"]
-    assert params.pretrain.width == quick["width"]
-    assert params.pretrain.lr == raw["pretrain"]["lr"]  # untouched by the profile
+    assert (params.pretrain.epochs, params.pretrain.width) == (8, 0.5)
+    assert (params.cyclegan.epochs, params.cyclegan.decay_epochs, params.cyclegan.ngf) == (2, 1, 16)
 
 
-def test_paper_profile_overrides_quick():
-    raw = _raw()
-    raw["profile"] = "paper"
-    params = params_from_dict(raw)
-    assert params.pretrain.epochs == raw["profiles"]["paper"]["pretrain"]["epochs"]
-    assert params.pretrain.width == raw["pretrain"]["width"]
+def test_stale_profile_keys_are_rejected_with_a_pointer():
+    raw = _raw() | {"profile": "quick"}
+    with pytest.raises(ConfigError, match=r"^params\.yaml: profile: profiles were removed"):
+        params_from_dict(raw, "params.yaml")
+    raw = _raw() | {"profiles": {"quick": {}}}
+    with pytest.raises(ConfigError, match="gantl profile <name>"):
+        params_from_dict(raw, "params.yaml")
+
+
+def test_config_does_not_import_the_data_readers():
+    heavy = ("gantl.data.specs", "h5py", "scipy", "PIL", "torch")
+    code = (
+        "import sys, gantl.config; "
+        f"bad = [m for m in {heavy!r} if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def _every_section_bad_value() -> list[tuple[str, str, object]]:
+    """One invalid (section, key, value) per section."""
+    return [
+        ("experiment", "seeds", [-1]),
+        ("prepare", "val_fraction", 1.5),
+        ("pretrain", "epochs", 0),
+        ("oracle", "width", 0),
+        ("adapt", "validator", "accuracy"),
+        ("dann", "momentum", 1.0),
+        ("adda", "beta1", -0.5),
+        ("translate", "metrics_samples", 1),
+        ("cyclegan", "gan_loss", "wgan"),
+        ("stargan", "d_repeat", 0),
+        ("evaluate", "device", "tpu"),
+    ]
+
+
+def test_every_section_has_a_bad_value_case():
+    assert {s for s, _, _ in _every_section_bad_value()} == set(Params.model_fields)
+
+
+@pytest.mark.parametrize(
+    "path", [*PARAMS_FILES, PAPER], ids=lambda p: _name(p) + (" + paper" if p == PAPER else "")
+)
+@pytest.mark.parametrize(("section", "key", "value"), _every_section_bad_value())
+def test_bad_value_in_any_section_names_file_and_field(tmp_path, path, section, key, value):
+    raw = read_params_file(ROOT / "params.yaml" if path == PAPER else path)
+    if path == PAPER:
+        raw = apply_profile(raw, yaml.safe_load(PAPER.read_text()))
+    raw[section][key] = value
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as info:
+        load_params(bad)
+    assert str(info.value).startswith(f"{bad}: {section}.{key}"), str(info.value)
+    assert f"(got {value!r})" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -47,10 +124,10 @@ def test_paper_profile_overrides_quick():
         (lambda r: r.pop("oracle"), "oracle: Field required"),
         (lambda r: r["pretrain"].update(epoch=3), "pretrain.epoch: Extra inputs are not permitted"),
         (lambda r: r["experiment"].update(target="mnsit:x"), "unknown domain spec kind 'mnsit'"),
-        (lambda r: r.update(profile="fast"), "profile: unknown profile 'fast'"),
+        (lambda r: r.update(profile="fast"), "profile: profiles were removed"),
         (lambda r: r["prepare"].update(image_size=4), "prepare.image_size"),
         (
-            lambda r: r["profiles"]["quick"]["cyclegan"].update(decay_epochs=9),
+            lambda r: r["cyclegan"].update(decay_epochs=9),
             "cyclegan.decay_epochs: must be at most epochs (2)",
         ),
         (lambda r: r["stargan"].update(n_critic=0), "stargan.n_critic"),

@@ -6,18 +6,26 @@ import pytest
 import torch
 
 from gantl.config import CycleGanConfig
-from gantl.methods.cyclegan import ImagePool, lr_factor, train_cyclegan, translate
+from gantl.methods.cyclegan import ImagePool, train_cyclegan, translate
+from gantl.training.schedules import linear_decay
 from tests.conftest import two_domains
 
 TINY = CycleGanConfig(
-    epochs=3, decay_epochs=1, batch_size=8, ngf=4, n_blocks=1, ndf=4, d_layers=1, pool_size=10,
+    epochs=3,
+    decay_epochs=1,
+    batch_size=8,
+    ngf=4,
+    n_blocks=1,
+    ndf=4,
+    d_layers=1,
+    pool_size=10,
     device="cpu",
-)  # fmt: skip
+)
 
 
 def test_lr_is_constant_then_falls_linearly():
-    assert [lr_factor(e, 4, 2) for e in (1, 2, 3, 4)] == pytest.approx([1, 1, 2 / 3, 1 / 3])
-    assert lr_factor(5, 5, 0) == 1.0
+    assert [linear_decay(e, 4, 2) for e in (1, 2, 3, 4)] == pytest.approx([1, 1, 2 / 3, 1 / 3])
+    assert linear_decay(5, 5, 0) == 1.0
 
 
 def test_image_pool_fills_then_swaps_half_the_time():

@@ -59,7 +59,9 @@ def test_adda_checkpoint_traces_back_to_prepare_and_the_raw_files(reproduced_rep
     # the artifact's own md5 is its line in the models/adda manifest: the file's bytes
     assert doc["md5"] == hashlib.md5((reproduced_repo / ADDA).read_bytes()).hexdigest()
     deps = {d["path"]: d for d in top["deps"]}
-    assert deps["gantl/stages.py"]["kind"] == "code"
+    assert deps["gantl/stages/adapt.py"]["kind"] == "code"
+    assert deps["gantl/methods/adda.py"]["kind"] == "code"  # its own algorithm, no other
+    assert "gantl/methods/dann.py" not in deps
     assert deps["models/source"]["kind"] == "stage"
     assert deps["models/source"]["producers"] == ["pretrain"]
     manifest = json.loads((reproduced_repo / ADDA).with_name("manifest.json").read_text())
@@ -202,7 +204,7 @@ def test_unknown_artifact_and_missing_lock_are_one_line_errors(reproduced_repo, 
     assert "models/nope/model.pt: no stage in" in result.output and "models/adda" in result.output
     assert "Traceback" not in result.output
     with pytest.raises(lineage.LineageError, match=r"input .* of prepare"):
-        lineage.trace(reproduced_repo, "gantl/stages.py")
+        lineage.trace(reproduced_repo, "gantl/stages/prepare.py")
     with pytest.raises(lineage.LineageError, match=r"dvc\.lock: not found"):
         lineage.trace(tmp_path, "models/adda")
 
@@ -211,9 +213,15 @@ def test_folder_hash_is_dvcs(reproduced_repo, tmp_path):
     """DVC's folder hash, checked against `dvc add` on awkward names and against the lock."""
     scratch = tmp_path / "scratch"
     for rel, data in {
-        "a/x": b"x", "a-b/x": b"y", "B": b"B", "b": b"b", "__pycache__/m.pyc": b"\x00pyc",
-        "ü/é.txt": b"u", "crlf.txt": b"a\r\nb\r\n", "empty": b"",
-    }.items():  # fmt: skip
+        "a/x": b"x",
+        "a-b/x": b"y",
+        "B": b"B",
+        "b": b"b",
+        "__pycache__/m.pyc": b"\x00pyc",
+        "ü/é.txt": b"u",
+        "crlf.txt": b"a\r\nb\r\n",
+        "empty": b"",
+    }.items():
         (scratch / "d" / rel).parent.mkdir(parents=True, exist_ok=True)
         (scratch / "d" / rel).write_bytes(data)
     (scratch / "d" / "no-files-here").mkdir()
@@ -233,7 +241,9 @@ def test_folder_hash_is_dvcs(reproduced_repo, tmp_path):
     lock = _lock(reproduced_repo)
     assert lineage.dir_md5(reproduced_repo / "data/prepared") == lock["prepare"]["outs"][0]["md5"]
     code = {d["path"]: d["md5"] for d in lock["pretrain"]["deps"]}
-    assert lineage.dir_md5(reproduced_repo / "gantl/models") == code["gantl/models"]
+    assert (
+        lineage.file_md5(reproduced_repo / "gantl/models/lenet.py") == code["gantl/models/lenet.py"]
+    )
 
 
 def test_lock_entries_not_hashed_as_dvc3_are_one_line_errors(tmp_path):

@@ -16,9 +16,15 @@ from tests.conftest import TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
 ALL = {
-    "prepare", "pretrain", "oracle", "translate", "adapt@dann", "adapt@adda",
-    "adapt_pixel@adda", "evaluate",
-}  # fmt: skip
+    "prepare",
+    "pretrain",
+    "oracle",
+    "translate",
+    "adapt@dann",
+    "adapt@adda",
+    "adapt_pixel@adda",
+    "evaluate",
+}
 
 
 def _ran(output: str) -> set[str]:
@@ -73,8 +79,13 @@ def test_param_change_reruns_only_downstream_stages(repo):
     out = run(["dvc", "repro"], repo).stdout
     # pretrain reruns, and so does everything that consumes the source model
     assert _ran(out) == {
-        "pretrain", "translate", "adapt@dann", "adapt@adda", "adapt_pixel@adda", "evaluate"
-    }  # fmt: skip
+        "pretrain",
+        "translate",
+        "adapt@dann",
+        "adapt@adda",
+        "adapt_pixel@adda",
+        "evaluate",
+    }
     assert {"prepare", "oracle"} <= _skipped(out)
 
 

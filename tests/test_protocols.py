@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gantl import stages
 from gantl.config import load_params
 from gantl.data.store import read_split
+from gantl.stages.prepare import prepare
 from tests.conftest import ROOT
 
 
@@ -17,7 +17,7 @@ def _params(name: str, shared_data):
 
 
 def test_mnist_usps_adda_protocol_sizes_and_shapes(tmp_path, shared_data):
-    summary = stages.prepare(_params("mnist-usps-adda", shared_data), tmp_path)
+    summary = prepare(_params("mnist-usps-adda", shared_data), tmp_path)
     assert summary["shape"] == [28, 28, 1]
     assert summary["source"]["counts"] == {"train": 2000, "val": 500, "test": 5000}
     assert summary["target"]["counts"] == {"train": 1800, "val": 729, "test": 2007}
@@ -33,6 +33,6 @@ def test_mnist_usps_adda_protocol_sizes_and_shapes(tmp_path, shared_data):
 
 
 def test_usps_mnist_adda_protocol_sizes(tmp_path, shared_data):
-    summary = stages.prepare(_params("usps-mnist-adda", shared_data), tmp_path)
+    summary = prepare(_params("usps-mnist-adda", shared_data), tmp_path)
     assert summary["source"]["counts"]["train"] == 1800
     assert summary["target"]["counts"] == {"train": 2000, "val": 500, "test": 5000}

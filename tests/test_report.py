@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gantl.eval.guard import guard_negative_transfer
 from gantl.report import summary_markdown, summary_rows
-from gantl.stages import _guard_negative_transfer
 
 
 def _result(acc: float, score: float | None = None, bound: float | None = None) -> dict:
@@ -26,7 +26,7 @@ def test_guard_keeps_source_only_when_every_method_scores_below_it():
         "dann": _result(0.8, -0.4),
         "adda": _result(0.6, -0.5),
     }
-    recommended, warnings = _guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
+    recommended, warnings = guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
     assert recommended == "source_only"
     assert len(warnings) == 2 and "negative transfer" in warnings[0]
     assert results["dann"]["negative_transfer"] and results["adda"]["negative_transfer"]
@@ -38,7 +38,7 @@ def test_guard_recommends_the_best_scoring_adapted_model():
         "dann": _result(0.8, -0.2),
         "adda": _result(0.9, -0.1),
     }
-    recommended, warnings = _guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
+    recommended, warnings = guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
     assert recommended == "adda" and warnings == []
     assert results["dann"]["negative_transfer"] is False
 

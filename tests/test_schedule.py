@@ -175,8 +175,9 @@ def test_scheduled_retrain_runs_on_a_real_server_and_records_a_decision(repo, tm
         run([*prefect, "work-pool", "create", "gpu", "--type", "process"], repo, env=env)
         deployed = run(
             ["gantl", "schedule", "--cron", "0 4 * * *", "--name", "pooled", "--pool", "gpu"],
-            repo, env=env,
-        )  # fmt: skip
+            repo,
+            env=env,
+        )
         assert "work pool 'gpu'" in deployed.stdout
         inspect = run([*prefect, "deployment", "inspect", "gantl-retrain/pooled"], repo, env=env)
         assert "'work_pool_name': 'gpu'" in inspect.stdout and "0 4 * * *" in inspect.stdout

@@ -10,9 +10,18 @@ from gantl.methods.stargan import domain_classifier, other_domains, train_starga
 from tests.conftest import two_domains
 
 TINY = StarGanConfig(
-    epochs=12, decay_epochs=2, batch_size=8, lr_g=1e-3, lr_d=1e-3, g_conv_dim=8, g_blocks=1,
-    d_conv_dim=8, d_repeat=2, n_critic=1, device="cpu",
-)  # fmt: skip
+    epochs=12,
+    decay_epochs=2,
+    batch_size=8,
+    lr_g=1e-3,
+    lr_d=1e-3,
+    g_conv_dim=8,
+    g_blocks=1,
+    d_conv_dim=8,
+    d_repeat=2,
+    n_critic=1,
+    device="cpu",
+)
 
 
 def test_other_domains_never_returns_the_source_domain():

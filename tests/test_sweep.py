@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from gantl.bench import run_bench
 from gantl.config import load_params
@@ -24,13 +23,18 @@ def test_grid_names_every_combination_uniquely():
 
 def test_overrides_run_only_the_point():
     assert Point("x", "dann", 3).overrides() == [
-        "experiment.seeds=[3]", "adapt.methods=[\"dann\"]", "adapt.pixel_methods=[]",
-    ]  # fmt: skip
+        "experiment.seeds=[3]",
+        'adapt.methods=["dann"]',
+        "adapt.pixel_methods=[]",
+    ]
     pixel = Point("y", "stargan+dann", 0, {"adda.lr": 0.001}).overrides()
     assert pixel == [
-        "experiment.seeds=[0]", "adapt.methods=[]", "adapt.pixel_methods=[\"dann\"]",
-        "translate.gan=\"stargan\"", "adda.lr=0.001",
-    ]  # fmt: skip
+        "experiment.seeds=[0]",
+        "adapt.methods=[]",
+        'adapt.pixel_methods=["dann"]',
+        'translate.gan="stargan"',
+        "adda.lr=0.001",
+    ]
 
 
 def test_bad_grid_and_set_are_clear_errors():
@@ -48,17 +52,21 @@ def _show(name: str, acc: float) -> list[dict]:
     results = {
         "source_only": {"target_acc_mean": 0.5, "validator_score_mean": -2.0},
         "oracle": {"target_acc_mean": 0.9},
-        "dann": {"target_acc_mean": acc, "validator_score_mean": -1.5,
-                 "target_acc_upper_bound_mean": acc + 0.01},
-    }  # fmt: skip
+        "dann": {
+            "target_acc_mean": acc,
+            "validator_score_mean": -1.5,
+            "target_acc_upper_bound_mean": acc + 0.01,
+        },
+    }
     data = {
         "metrics": {
             "metrics/summary.json": {"data": {"results": results, "validator": "neg_entropy"}}
         }
     }
-    return [{"rev": "workspace", "experiments": None},
-            {"rev": "abc", "experiments": [{"revs": [{"rev": "f" * 40, "name": name,
-                                                       "data": data}]}]}]  # fmt: skip
+    return [
+        {"rev": "workspace", "experiments": None},
+        {"rev": "abc", "experiments": [{"revs": [{"rev": "f" * 40, "name": name, "data": data}]}]},
+    ]
 
 
 def test_leaderboard_reads_exp_show_and_lists_failures_last():
@@ -93,14 +101,13 @@ def test_sweep_on_a_dask_local_cluster_matches_the_individual_runs(
     assert {"t-dann-s0", "t-dann-s1", "t-adda-s0", "t-adda-s1"} <= set(listed)
     with pytest.raises(ConfigError, match="already exist on this commit"):
         sweep(root=str(repo), methods=["dann"], seeds=[0], prefix="t")
-    # the same points, each run alone through the core library (no DVC, no Prefect)
+    # the same points through `gantl bench` (the same DVC graph, no Prefect, no experiments),
+    # all in one run: each seed's training depends on its own seed alone
     params = load_params(repo / "params.yaml")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for row in rows:
-            alone = run_bench(params, [row["method"]], [row["seed"]], workdir=tmp_path)
-            assert row["target_acc"] == alone["results"][row["method"]]["target_acc_mean"]
-            assert row["source_only_acc"] == alone["results"]["source_only"]["target_acc_mean"]
-    finally:
-        torch.set_num_threads(threads)
+    bench = run_bench(params, ["dann", "adda"], [0, 1], workdir=tmp_path, root=repo, threads=1)
+    for row in rows:
+        seed = bench["seeds"].index(row["seed"])
+        assert row["target_acc"] == bench["results"][row["method"]]["target_acc_per_seed"][seed]
+        assert (
+            row["source_only_acc"] == bench["results"]["source_only"]["target_acc_per_seed"][seed]
+        )

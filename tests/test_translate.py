@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import yaml
 
-from gantl import stages
 from gantl.config import params_from_dict
 from gantl.data.store import read_split
 from gantl.errors import ConfigError
+from gantl.stages.adapt import adapt
+from gantl.stages.evaluate import evaluate
+from gantl.stages.prepare import prepare
+from gantl.stages.pretrain import oracle, pretrain
+from gantl.stages.translate import translate
 from tests.conftest import TINY_PARAMS
 
 
@@ -20,13 +24,18 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("translate")
     params = params_from_dict(yaml.safe_load(TINY_PARAMS))
     prepared, models = root / "data" / "prepared", root / "models"
-    stages.prepare(params, prepared)
-    stages.pretrain(params, prepared, models / "source")
-    stages.oracle(params, prepared, models / "oracle")
-    summary = stages.translate_stage(
-        params, prepared, models, root / "data" / "translated", root / "metrics",
-        root / "plots", root / "state",
-    )  # fmt: skip
+    prepare(params, prepared)
+    pretrain(params, prepared, models / "source")
+    oracle(params, prepared, models / "oracle")
+    summary = translate(
+        params,
+        prepared,
+        models,
+        translated=root / "data" / "translated",
+        metrics=root / "metrics",
+        plots=root / "plots",
+        state_root=root / "state",
+    )
     return root, params, summary
 
 
@@ -55,13 +64,18 @@ def test_pixel_methods_train_on_translated_images(pipeline):
     prepared, models = root / "data" / "prepared", root / "models"
     translated = root / "data" / "translated"
     for method in ("cyclegan+source_only", "cyclegan+adda"):
-        manifests = stages.adapt(params, method, prepared, models, translated)
+        manifests = adapt(params, method, prepared, models, translated)
         assert set(manifests[0]["inputs"]) >= {"translated/cyclegan/train.parquet"}
         assert (models / method / "seed_0" / "selected" / "model.safetensors").is_file()
-    summary = stages.evaluate(
-        params, prepared, models, root / "metrics", root / "plots", root / "reports",
+    summary = evaluate(
+        params,
+        prepared,
+        models,
+        metrics=root / "metrics",
+        plots=root / "plots",
+        reports=root / "reports",
         names=["source_only", "oracle", "cyclegan+source_only", "cyclegan+adda"],
-    )  # fmt: skip
+    )
     assert summary["results"]["cyclegan+source_only"]["selection"] == "translated-source val acc"
     assert "target_acc_upper_bound_mean" in summary["results"]["cyclegan+adda"]
 
@@ -69,15 +83,15 @@ def test_pixel_methods_train_on_translated_images(pipeline):
 def test_unknown_pixel_method_and_bad_image_size_are_clear_errors(pipeline, tmp_path):
     root, params, _ = pipeline
     with pytest.raises(ConfigError, match="unknown translator 'pix2pix'"):
-        stages.adapt(params, "pix2pix+adda", root / "data" / "prepared", root / "models")
+        adapt(params, "pix2pix+adda", root / "data" / "prepared", root / "models")
     with pytest.raises(ConfigError, match="unknown method 'source_only'"):
-        stages.adapt(params, "source_only", root / "data" / "prepared", root / "models")
+        adapt(params, "source_only", root / "data" / "prepared", root / "models")
     raw = yaml.safe_load(TINY_PARAMS)
     raw["prepare"]["image_size"] = 18
     odd = params_from_dict(raw)
-    stages.prepare(odd, tmp_path / "prepared")
+    prepare(odd, tmp_path / "prepared")
     with pytest.raises(ConfigError, match=r"prepare\.image_size"):
-        stages.translate_stage(odd, tmp_path / "prepared", root / "models", tmp_path / "t")
+        translate(odd, tmp_path / "prepared", root / "models", tmp_path / "t")
 
 
 def test_stargan_learns_extra_domains_in_one_model(pipeline, tmp_path):
@@ -86,10 +100,15 @@ def test_stargan_learns_extra_domains_in_one_model(pipeline, tmp_path):
     raw["translate"] |= {"gan": "stargan", "train_size": 48}
     raw["stargan"]["extra_domains"] = ["bundled:mnist5k"]
     star = params_from_dict(raw)
-    summary = stages.translate_stage(
-        star, root / "data" / "prepared", root / "models", tmp_path / "translated",
-        tmp_path / "metrics", tmp_path / "plots", tmp_path / "state",
-    )  # fmt: skip
+    summary = translate(
+        star,
+        root / "data" / "prepared",
+        root / "models",
+        translated=tmp_path / "translated",
+        metrics=tmp_path / "metrics",
+        plots=tmp_path / "plots",
+        state_root=tmp_path / "state",
+    )
     manifest = json.loads((root / "models" / "stargan" / "manifest.json").read_text())
     assert manifest["architecture"]["c_dim"] == 3
     assert manifest["architecture"]["domains"] == ["source", "target", "bundled:mnist5k"]

@@ -347,6 +347,29 @@ def _is_gray(image: Image.Image) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
+def _folder_entries(
+    root: Path, class_names: tuple[str, ...], class_root: Path
+) -> list[tuple[int, Path]]:
+    """(class index, file) of one split's images in a fixed order, checking the layout first."""
+    dirs = _class_dirs(root)
+    extra = sorted({d.name for d in dirs} - set(class_names))
+    if extra:
+        raise DataError(
+            f"{root}: classes {extra} are not among the {len(class_names)} classes of "
+            f"{class_root} ({', '.join(class_names)})"
+        )
+    entries = []
+    for d in dirs:
+        files = _image_files(d)
+        if not files:
+            raise DataError(
+                f"{d}: class folder holds no images "
+                f"(expected files ending {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        entries += [(class_names.index(d.name), f) for f in files]
+    return entries
+
+
 def read_folder(path: Path) -> RawDomain:
     """Images in `<dir>/<class>/` (one train split) or `<dir>/train|test/<class>/`."""
     path = Path(path)
@@ -360,26 +383,9 @@ def read_folder(path: Path) -> RawDomain:
     class_root = next(iter(roots.values()))  # train, or the only split
     class_names = tuple(d.name for d in _class_dirs(class_root))
 
-    # Collect (split, class index, file) in a fixed order, checking the layout first.
-    entries: dict[str, list[tuple[int, Path]]] = {}
-    for split, root in roots.items():
-        dirs = _class_dirs(root)
-        extra = sorted({d.name for d in dirs} - set(class_names))
-        if extra:
-            raise DataError(
-                f"{root}: classes {extra} are not among the {len(class_names)} classes of "
-                f"{class_root} ({', '.join(class_names)})"
-            )
-        entries[split] = []
-        for d in dirs:
-            files = _image_files(d)
-            if not files:
-                raise DataError(
-                    f"{d}: class folder holds no images "
-                    f"(expected files ending {', '.join(IMAGE_EXTENSIONS)})"
-                )
-            entries[split] += [(class_names.index(d.name), f) for f in files]
-
+    entries = {
+        split: _folder_entries(root, class_names, class_root) for split, root in roots.items()
+    }
     images = {split: [_load_image(f) for _, f in items] for split, items in entries.items()}
     all_images = [im for ims in images.values() for im in ims]
     gray = all(_is_gray(im) for im in all_images)

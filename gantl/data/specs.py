@@ -2,7 +2,9 @@
 
 params.yaml and the CLI name domains this way (`mnist:mnist`, `usps:usps/usps.h5`,
 `bundled:mnist5k`, `synthetic:mnistm:mnist:mnist`), so a spec is checked as soon as it is read
-and a typo fails before any data is touched.
+and a typo fails before any data is touched. The syntax (kinds, forms, `parse_spec`) lives in
+gantl.data.spec_syntax, which loads no reader; this module re-exports it and maps each kind to
+its reader.
 """
 
 from __future__ import annotations
@@ -15,23 +17,25 @@ from pathlib import Path
 from gantl.data.bundled import read_mnist5k, read_uci_digits
 from gantl.data.domain import RawDomain
 from gantl.data.readers import read_folder, read_mnist, read_npz, read_svhn, read_usps
+from gantl.data.spec_syntax import (
+    BUNDLED_NAMES,
+    DATA_DIR_ENV,
+    DEFAULT_MNISTM_BASE,
+    SPEC_FORMS,
+    SPEC_KINDS,
+    SYNTHETIC,
+    parse_spec,
+    synthetic_parts,
+)
 from gantl.data.synthetic import make_mnistm
-from gantl.errors import ConfigError, DataError
+from gantl.errors import DataError
 
-SPEC_KINDS: tuple[str, ...] = ("mnist", "usps", "svhn", "folder", "npz", "bundled", "synthetic")
-SPEC_FORMS: dict[str, str] = {
-    "mnist": "mnist:<dir with IDX files>",
-    "usps": "usps:<usps.h5 | zip.train[.gz|.bz2] | dir>",
-    "svhn": "svhn:<dir with train_32x32.mat / test_32x32.mat>",
-    "folder": "folder:<dir>/<class>/*.png or <dir>/train|test/<class>/…",
-    "npz": "npz:<file.npz>",
-    "bundled": "bundled:mnist5k | bundled:uci-digits",
-    "synthetic": "synthetic:mnistm[:<base spec>]",
-}
 BUNDLED: dict[str, Callable[[int], RawDomain]] = {
     "mnist5k": read_mnist5k,
     "uci-digits": read_uci_digits,
 }
+if tuple(BUNDLED) != BUNDLED_NAMES:  # the syntax module names exactly the readers here
+    raise AssertionError(f"BUNDLED {tuple(BUNDLED)} != spec_syntax.BUNDLED_NAMES {BUNDLED_NAMES}")
 PATH_READERS: dict[str, Callable[[Path], RawDomain]] = {
     "mnist": read_mnist,
     "usps": read_usps,
@@ -39,49 +43,20 @@ PATH_READERS: dict[str, Callable[[Path], RawDomain]] = {
     "folder": read_folder,
     "npz": read_npz,
 }
-SYNTHETIC = ("mnistm",)
-DEFAULT_MNISTM_BASE = "bundled:mnist5k"
-DATA_DIR_ENV = "GANTL_DATA_DIR"
-
-
-def _forms() -> str:
-    return "; ".join(SPEC_FORMS.values())
-
-
-def _synthetic_parts(spec: str, arg: str) -> tuple[str, str]:
-    name, _, base = arg.partition(":")
-    if name not in SYNTHETIC:
-        raise ConfigError(
-            f"unknown synthetic domain '{name}' in '{spec}': expected one of "
-            f"{', '.join(SYNTHETIC)} (form {SPEC_FORMS['synthetic']})"
-        )
-    return name, base or DEFAULT_MNISTM_BASE
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """Split `spec` at its first ':' into (kind, arg), checking both."""
-    kind, colon, arg = spec.partition(":")
-    if not colon:
-        raise ConfigError(
-            f"domain spec '{spec}' has no ':': expected <kind>:<arg> with kind one of "
-            f"{', '.join(SPEC_KINDS)} ({_forms()})"
-        )
-    if kind not in SPEC_KINDS:
-        raise ConfigError(
-            f"unknown domain spec kind '{kind}' in '{spec}': expected one of "
-            f"{', '.join(SPEC_KINDS)} as <kind>:<arg> ({_forms()})"
-        )
-    if not arg:
-        raise ConfigError(f"domain spec '{spec}' has no argument: expected {SPEC_FORMS[kind]}")
-    if kind == "bundled" and arg not in BUNDLED:
-        raise ConfigError(
-            f"unknown bundled domain '{arg}' in '{spec}': expected one of "
-            f"{', '.join(BUNDLED)} ({SPEC_FORMS['bundled']})"
-        )
-    if kind == "synthetic":
-        _, base = _synthetic_parts(spec, arg)
-        parse_spec(base)
-    return kind, arg
+__all__ = [
+    "BUNDLED",
+    "BUNDLED_NAMES",
+    "DATA_DIR_ENV",
+    "DEFAULT_MNISTM_BASE",
+    "PATH_READERS",
+    "SPEC_FORMS",
+    "SPEC_KINDS",
+    "SYNTHETIC",
+    "load_domain",
+    "parse_spec",
+    "resolve_path",
+    "synthetic_parts",
+]
 
 
 def resolve_path(arg: str, data_dir: Path | None) -> Path:
@@ -105,7 +80,7 @@ def load_domain(spec: str, data_dir: Path | None = None, seed: int = 0) -> RawDo
     if kind == "bundled":
         domain = BUNDLED[arg](seed)
     elif kind == "synthetic":
-        _, base = _synthetic_parts(spec, arg)
+        _, base = synthetic_parts(spec, arg)
         domain = make_mnistm(load_domain(base, data_dir, seed), seed)
     else:
         domain = PATH_READERS[kind](resolve_path(arg, data_dir))

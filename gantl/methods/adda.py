@@ -19,21 +19,17 @@ import copy
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gantl.config import AdaptConfig, AddaConfig
-from gantl.methods.adaptation import (
-    AdaptationData,
-    AdaptResult,
-    paired_batches,
-    run_epochs,
-    steps_per_epoch,
-    train_without_dropout,
-)
+from gantl.methods.gan_losses import domain_accuracy, domain_loss, nonsaturating_g_loss
 from gantl.models.classifier import Classifier
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.runtime import resolve_device, seed_everything
+from gantl.training.batches import paired_batches
+from gantl.training.data import AdaptationData
+from gantl.training.meters import EpochAverage
+from gantl.training.selection import AdaptResult, KeepBest
 
 
 def adda_step(
@@ -50,24 +46,31 @@ def adda_step(
     with torch.no_grad():
         f_s = source_encoder(x_s)
     f_t = target_encoder(x_t)
-    # 2. update D
+    # 2. update D: L_adv_D
     d_s, d_t = disc(f_s), disc(f_t.detach())
-    d_loss = 0.5 * (
-        F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s))
-        + F.binary_cross_entropy_with_logits(d_t, torch.zeros_like(d_t))
-    )
+    d_loss = domain_loss(d_s, d_t)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
-    # 3. update M_t: make D call target features "source"
+    # 3. update M_t: L_adv_M, make D call target features "source"
     d_t = disc(f_t)
-    g_loss = F.binary_cross_entropy_with_logits(d_t, torch.ones_like(d_t))
+    g_loss = nonsaturating_g_loss(d_t)
     opt_t.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_t.step()
     # 4. log
-    acc = ((d_s > 0).float().mean() + (d_t.detach() <= 0).float().mean()) / 2
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "domain_acc": float(acc)}
+    acc = domain_accuracy(d_s, d_t.detach())
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), "domain_acc": acc}
+
+
+def _train_without_dropout(module: nn.Module) -> nn.Module:
+    """Train mode (batch norm follows the batch) with dropout off: D must not learn to tell
+    M_t's noisy features from M_s's clean ones."""
+    module.train()
+    for m in module.modules():
+        if isinstance(m, nn.Dropout | nn.Dropout2d):
+            m.eval()
+    return module
 
 
 def train_adda(
@@ -92,27 +95,15 @@ def train_adda(
     betas = (cfg.beta1, cfg.beta2)
     opt_t = torch.optim.Adam(target.encoder.parameters(), lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=betas)
-    steps = steps_per_epoch(len(data.x_s), len(data.x_t), cfg.batch_size)
-
-    def train_epoch(epoch: int) -> dict[str, float]:
-        train_without_dropout(target.encoder)  # D must not learn dropout noise apart from M_s
+    keep = KeepBest(data, adapt, cfg.epochs, device, seed)
+    for epoch in range(1, cfg.epochs + 1):
+        _train_without_dropout(target.encoder)
         disc.train()
-        sums: dict[str, float] = {}
+        meter = EpochAverage()
         for idx_s, idx_t in paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator):
             x_s, x_t = data.x_s[idx_s].to(device), data.x_t[idx_t].to(device)
-            logs = adda_step(source.encoder, target.encoder, disc, opt_t, opt_d, x_s, x_t)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
+            meter.add(adda_step(source.encoder, target.encoder, disc, opt_t, opt_d, x_s, x_t))
             if on_step is not None:
                 on_step()
-        return {k: v / steps for k, v in sums.items()}
-
-    return run_epochs(
-        target,
-        data,
-        cfg.epochs,
-        train_epoch,
-        adapt,
-        device,
-        seed,
-    )
+        keep.end_epoch(epoch, target, meter.means())
+    return keep.result(target)

@@ -31,11 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gantl.config import CycleGanConfig
-from gantl.methods.adaptation import paired_batches, steps_per_epoch
 from gantl.methods.gan_losses import d_loss, g_loss
 from gantl.models.cyclegan_nets import PatchDiscriminator, ResnetGenerator
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training_state import fingerprint, load_state, save_state
+from gantl.training.batches import paired_batches
+from gantl.training.meters import EpochAverage
+from gantl.training.resume import Resumable, fingerprint
+from gantl.training.schedules import linear_decay, set_lr
 
 log = logging.getLogger("gantl")
 
@@ -53,7 +55,7 @@ class ImagePool:
 
     def query(self, batch: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
-            return batch
+            return batch.detach()  # D's update must not reach back into G's freed graph
         out = []
         for image in batch.detach():
             if len(self.images) < self.size:
@@ -81,11 +83,6 @@ def build_networks(channels: int, cfg: CycleGanConfig) -> dict[str, nn.Module]:
         "D_A": PatchDiscriminator(channels, cfg.ndf, cfg.d_layers),
         "D_B": PatchDiscriminator(channels, cfg.ndf, cfg.d_layers),
     }
-
-
-def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
-    """1 for the first epochs − decay_epochs epochs, then linearly down to 1/(decay_epochs + 1)."""
-    return 1.0 - max(0, epoch - (epochs - decay_epochs)) / (decay_epochs + 1)
 
 
 def cyclegan_step(
@@ -192,57 +189,44 @@ def train_cyclegan(
     if classifier is not None:
         classifier = copy.deepcopy(classifier).to(device).eval().requires_grad_(False)
     pools = (ImagePool(cfg.pool_size, generator), ImagePool(cfg.pool_size, generator))
-    steps = steps_per_epoch(len(x_a), len(x_b), cfg.batch_size)
-    run_key = fingerprint(cfg.model_dump(), seed, run_id, list(x_a.shape), list(x_b.shape))
-    optimizers = {"G": opt_g, "D": opt_d}
+    state = Resumable(
+        directory=state_dir,
+        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, list(x_a.shape), list(x_b.shape)),
+        modules=nets,
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+    )
     history: list[dict] = []
     start_epoch = 1
-    if state_dir is not None:
-        resumed = load_state(
-            state_dir, fingerprint=run_key, modules=nets, optimizers=optimizers, generator=generator
-        )
-        if resumed is not None:
-            history, start_epoch = resumed.history, resumed.epoch + 1
-            pools[0].load(resumed.tensors["pool_a"], device)
-            pools[1].load(resumed.tensors["pool_b"], device)
-            log.info("cyclegan: resuming after epoch %d from %s", resumed.epoch, state_dir)
+    resumed = state.load()
+    if resumed is not None:
+        history, start_epoch = resumed.history, resumed.epoch + 1
+        pools[0].load(resumed.tensors["pool_a"], device)
+        pools[1].load(resumed.tensors["pool_b"], device)
+        log.info("cyclegan: resuming after epoch %d from %s", resumed.epoch, state_dir)
     resumed_from = start_epoch - 1
     start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        lr = cfg.lr * lr_factor(epoch, cfg.epochs, cfg.decay_epochs)
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        lr = cfg.lr * linear_decay(epoch, cfg.epochs, cfg.decay_epochs)
+        set_lr(opt_g, lr)
+        set_lr(opt_d, lr)
         for net in nets.values():
             net.train()
-        sums: dict[str, float] = {}
+        meter = EpochAverage()
         for idx_a, idx_b in paired_batches(len(x_a), len(x_b), cfg.batch_size, generator):
-            logs = cyclegan_step(
-                nets, opt_g, opt_d, x_a[idx_a].to(device), x_b[idx_b].to(device), pools, cfg,
-                classifier,
-            )  # fmt: skip
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
+            real_a, real_b = x_a[idx_a].to(device), x_b[idx_b].to(device)
+            meter.add(cyclegan_step(nets, opt_g, opt_d, real_a, real_b, pools, cfg, classifier))
             if on_step is not None:
                 on_step()
-        record = {"epoch": epoch, "lr": lr, **{k: v / steps for k, v in sums.items()}}
+        record = {"epoch": epoch, "lr": lr, **meter.means()}
         if on_epoch is not None:
             nets["G_AB"].eval()
             record.update(on_epoch(epoch, nets["G_AB"]))
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
-        if state_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
-            save_state(
-                state_dir,
-                fingerprint=run_key,
-                epoch=epoch,
-                history=history,
-                modules=nets,
-                optimizers=optimizers,
-                generator=generator,
-                extra={"pool_a": pools[0].state(), "pool_b": pools[1].state()},
-            )
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            state.save(epoch, history, {"pool_a": pools[0].state(), "pool_b": pools[1].state()})
     return CycleGanResult(
         G_AB=nets["G_AB"].cpu().eval(),
         G_BA=nets["G_BA"].cpu().eval(),

@@ -23,29 +23,16 @@ import torch
 import torch.nn.functional as F
 
 from gantl.config import AdaptConfig, DannConfig
-from gantl.methods.adaptation import (
-    AdaptationData,
-    AdaptResult,
-    paired_batches,
-    run_epochs,
-    steps_per_epoch,
-)
+from gantl.methods.gan_losses import domain_accuracy, domain_loss
 from gantl.models.classifier import Classifier
 from gantl.models.discriminator import DomainDiscriminator
-from gantl.models.grl import annealed_lr, dann_lambda, grad_reverse
+from gantl.models.grl import grad_reverse
 from gantl.runtime import resolve_device, seed_everything
-
-
-def _domain_loss(d_s: torch.Tensor, d_t: torch.Tensor, source_label: float = 1.0) -> torch.Tensor:
-    """Binary cross-entropy of D's logits, averaged over both domains (source = source_label)."""
-    return 0.5 * (
-        F.binary_cross_entropy_with_logits(d_s, torch.full_like(d_s, source_label))
-        + F.binary_cross_entropy_with_logits(d_t, torch.full_like(d_t, 1.0 - source_label))
-    )
-
-
-def _domain_acc(d_s: torch.Tensor, d_t: torch.Tensor) -> float:
-    return float(((d_s > 0).float().mean() + (d_t <= 0).float().mean()) / 2)
+from gantl.training.batches import balanced_steps, paired_batches
+from gantl.training.data import AdaptationData
+from gantl.training.meters import EpochAverage
+from gantl.training.schedules import annealed_lr, dann_lambda, set_lr
+from gantl.training.selection import AdaptResult, KeepBest
 
 
 def dann_step(
@@ -65,16 +52,16 @@ def dann_step(
     cls_loss = F.cross_entropy(model.head(f_s), y_s)
     d = disc(grad_reverse(f, lam))
     d_s, d_t = d[: len(x_s)], d[len(x_s) :]
-    domain_loss = _domain_loss(d_s, d_t)
-    loss = cls_loss + domain_loss
+    loss_d = domain_loss(d_s, d_t)
+    loss = cls_loss + loss_d
     # 3. one backward pass updates C and D, and F through the reversed gradient
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return {
         "cls_loss": cls_loss.item(),
-        "domain_loss": domain_loss.item(),
-        "domain_acc": _domain_acc(d_s, d_t),
+        "domain_loss": loss_d.item(),
+        "domain_acc": domain_accuracy(d_s, d_t),
     }
 
 
@@ -94,14 +81,14 @@ def dann_alternating_step(
     n = len(x_s)
     # 2. update D: source → 1, target → 0
     d = disc(f.detach())
-    d_loss = _domain_loss(d[:n], d[n:])
+    d_loss = domain_loss(d[:n], d[n:])
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()
     # 3. update F, C: classify the source, make D call source "target" and target "source"
     d = disc(f)
     cls_loss = F.cross_entropy(model.head(f[:n]), y_s)
-    g_loss = _domain_loss(d[:n], d[n:], source_label=0.0)
+    g_loss = domain_loss(d[:n], d[n:], source_label=0.0)
     loss = cls_loss + lam * g_loss
     opt_f.zero_grad(set_to_none=True)
     loss.backward()
@@ -109,7 +96,7 @@ def dann_alternating_step(
     return {
         "cls_loss": cls_loss.item(),
         "domain_loss": d_loss.item(),
-        "domain_acc": _domain_acc(d[:n].detach(), d[n:].detach()),
+        "domain_acc": domain_accuracy(d[:n].detach(), d[n:].detach()),
     }
 
 
@@ -129,7 +116,7 @@ def train_dann(
     model.to(device)
     disc = DomainDiscriminator(model.encoder.out_features, cfg.disc_hidden).to(device)
 
-    def sgd(params):
+    def sgd(params) -> torch.optim.SGD:
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
@@ -138,41 +125,27 @@ def train_dann(
         optimizers = [sgd([*model.parameters(), *disc.parameters()])]
     else:
         optimizers = [sgd(model.parameters()), sgd(disc.parameters())]
-    steps = steps_per_epoch(len(data.x_s), len(data.x_t), cfg.batch_size)
+    steps = balanced_steps((len(data.x_s), len(data.x_t)), cfg.batch_size)
     total = cfg.epochs * steps
-
-    def train_epoch(epoch: int) -> dict[str, float]:
+    keep = KeepBest(data, adapt, cfg.epochs, device, seed)
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
         disc.train()
-        sums: dict[str, float] = {}
+        meter = EpochAverage()
         pairs = paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator)
         for i, (idx_s, idx_t) in enumerate(pairs):
+            # progress p drives both schedules: μ_p for every optimiser, λ_p for the GRL
             p = ((epoch - 1) * steps + i) / total
             for opt in optimizers:
-                for group in opt.param_groups:
-                    group["lr"] = annealed_lr(p, cfg.lr, cfg.lr_alpha, cfg.lr_beta)
+                set_lr(opt, annealed_lr(p, cfg.lr, cfg.lr_alpha, cfg.lr_beta))
             lam = dann_lambda(p, cfg.gamma, cfg.trade_off)
-            batch = (
-                data.x_s[idx_s].to(device),
-                data.y_s[idx_s].to(device),
-                data.x_t[idx_t].to(device),
-            )
+            x_s, y_s = data.x_s[idx_s].to(device), data.y_s[idx_s].to(device)
+            x_t = data.x_t[idx_t].to(device)
             if cfg.variant == "grl":
-                logs = dann_step(model, disc, optimizers[0], *batch, lam)
+                meter.add(dann_step(model, disc, optimizers[0], x_s, y_s, x_t, lam))
             else:
-                logs = dann_alternating_step(model, disc, *optimizers, *batch, lam)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
+                meter.add(dann_alternating_step(model, disc, *optimizers, x_s, y_s, x_t, lam))
             if on_step is not None:
                 on_step()
-        return {k: v / steps for k, v in sums.items()} | {"lambda": lam}
-
-    return run_epochs(
-        model,
-        data,
-        cfg.epochs,
-        train_epoch,
-        adapt,
-        device,
-        seed,
-    )
+        keep.end_epoch(epoch, model, meter.means() | {"lambda": lam})
+    return keep.result(model)

@@ -14,6 +14,9 @@ Least squares, LSGAN (Mao et al. 2017; CycleGAN's choice, a = 0, b = c = 1):
 WGAN-GP (Gulrajani et al. 2017; StarGAN's choice):
     L_D = E[D(G(z))] − E[D(x)] + λ_gp E[(‖∇_x̂ D(x̂)‖₂ − 1)²],  x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]
     L_G = −E[D(G(z))]
+Domain classification (DANN, ADDA): D tells source features (label 1) from target ones (0):
+    L_d = ½ [BCE(d_s, 1) + BCE(d_t, 0)]     (with the labels flipped: the feature extractor's
+                                             side of the alternating / inverted-label game)
 """
 
 from __future__ import annotations
@@ -92,3 +95,17 @@ def d_loss(kind: GanLoss, d_real: Tensor, d_fake: Tensor) -> Tensor:
 def g_loss(kind: GanLoss, d_fake: Tensor) -> Tensor:
     """The generator loss of `kind` (BCE: the non-saturating form)."""
     return {"bce": nonsaturating_g_loss, "lsgan": lsgan_g_loss, "wgan": wgan_g_loss}[kind](d_fake)
+
+
+def domain_loss(d_s: Tensor, d_t: Tensor, source_label: float = 1.0) -> Tensor:
+    """½ [BCE(d_s, s) + BCE(d_t, 1 − s)] with s = source_label: D's loss for s = 1, the inverted
+    labels of the feature extractor's update for s = 0."""
+    return 0.5 * (
+        F.binary_cross_entropy_with_logits(d_s, torch.full_like(d_s, source_label))
+        + F.binary_cross_entropy_with_logits(d_t, torch.full_like(d_t, 1.0 - source_label))
+    )
+
+
+def domain_accuracy(d_s: Tensor, d_t: Tensor) -> float:
+    """How often D is right: source logits > 0, target logits ≤ 0, averaged over both domains."""
+    return float(((d_s > 0).float().mean() + (d_t <= 0).float().mean()) / 2)

@@ -22,6 +22,7 @@ from gantl.data.augment import random_affine
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Architecture, Classifier
 from gantl.runtime import resolve_device, seed_everything
+from gantl.training.batches import shuffled_batches
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,9 @@ def train_classifier(
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
         loss_sum, correct = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
+        for idx in shuffled_batches(len(x_train), cfg.batch_size, generator):
             # 1. prepare batch
-            idx = order[i : i + cfg.batch_size]
-            if len(idx) < 2:  # a lone sample breaks batch norm and adds nothing
-                continue
             x, y = x_train[idx], y_train[idx]
             if cfg.augment:
                 x = random_affine(x, generator)
@@ -121,9 +118,3 @@ def train_classifier(
         device=str(device),
         seconds=time.perf_counter() - start,
     )
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches one epoch runs (a trailing batch of one sample is skipped)."""
-    full, rest = divmod(n, batch_size)
-    return full + (1 if rest >= 2 else 0)

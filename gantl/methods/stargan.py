@@ -26,12 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from gantl.config import StarGanConfig
-from gantl.methods.adaptation import balanced_batches
-from gantl.methods.cyclegan import lr_factor
 from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
 from gantl.models.stargan_nets import StarDiscriminator, StarGenerator
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training_state import fingerprint, load_state, save_state
+from gantl.training.batches import balanced_batches
+from gantl.training.meters import EpochAverage
+from gantl.training.resume import Resumable, fingerprint
+from gantl.training.schedules import linear_decay, set_lr
 
 log = logging.getLogger("gantl")
 
@@ -125,55 +126,50 @@ def train_stargan(
     D = StarDiscriminator(channels, size, k, cfg.d_conv_dim, cfg.d_repeat).to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
-    modules, optimizers = {"G": G, "D": D}, {"G": opt_g, "D": opt_d}
-    run_key = fingerprint(cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains])
+    state = Resumable(
+        directory=state_dir,
+        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains]),
+        modules={"G": G, "D": D},
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+    )
     history: list[dict] = []
     start_epoch, step = 1, 0
-    if state_dir is not None:
-        resumed = load_state(
-            state_dir, fingerprint=run_key, modules=modules, optimizers=optimizers,
-            generator=generator,
-        )  # fmt: skip
-        if resumed is not None:
-            history, start_epoch = resumed.history, resumed.epoch + 1
-            step = int(resumed.tensors["step"])
-            log.info("stargan: resuming after epoch %d from %s", resumed.epoch, state_dir)
+    resumed = state.load()
+    if resumed is not None:
+        history, start_epoch = resumed.history, resumed.epoch + 1
+        step = int(resumed.tensors["step"])
+        log.info("stargan: resuming after epoch %d from %s", resumed.epoch, state_dir)
     resumed_from = start_epoch - 1
     labels = torch.arange(k).repeat_interleave(cfg.batch_size)
     start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        factor = lr_factor(epoch, cfg.epochs, cfg.decay_epochs)
-        for opt, lr in ((opt_g, cfg.lr_g), (opt_d, cfg.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
+        factor = linear_decay(epoch, cfg.epochs, cfg.decay_epochs)
+        set_lr(opt_g, cfg.lr_g * factor)
+        set_lr(opt_d, cfg.lr_d * factor)
         G.train(), D.train()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
+        meter = EpochAverage()
         for idx in balanced_batches([len(x) for x in domains], cfg.batch_size, generator):
             step += 1
             x = torch.cat([domains[i][j] for i, j in enumerate(idx)]).to(device)
             c_org = labels.to(device)
             c_trg = other_domains(c_org, k, generator)
             update_g = step % cfg.n_critic == 0
-            logs = stargan_step(G, D, opt_g, opt_d, x, c_org, c_trg, k, cfg, update_g, generator)
-            for key, v in logs.items():
-                sums[key] = sums.get(key, 0.0) + v
-                counts[key] = counts.get(key, 0) + 1
+            meter.add(
+                stargan_step(G, D, opt_g, opt_d, x, c_org, c_trg, k, cfg, update_g, generator)
+            )
             if on_step is not None:
                 on_step()
         record = {"epoch": epoch, "lr_g": cfg.lr_g * factor}
-        record |= {key: sums[key] / counts[key] for key in sums}
+        record |= meter.means()
         if on_epoch is not None:
             G.eval()
             record.update(on_epoch(epoch, G))
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
-        if state_dir is not None and (epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs):
-            save_state(
-                state_dir, fingerprint=run_key, epoch=epoch, history=history, modules=modules,
-                optimizers=optimizers, generator=generator, extra={"step": torch.tensor(step)},
-            )  # fmt: skip
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            state.save(epoch, history, {"step": torch.tensor(step)})
     return StarGanResult(
         G=G.cpu().eval(),
         D=D.cpu().eval(),

@@ -1,7 +1,7 @@
 """DTN encoder for 32×32 RGB digits (SVHN, MNIST-M), as in the DTN/ADDA/TLlib digit experiments.
 
 Three 5×5 stride-2 convolutions (64, 128, 256 channels × `width`) with batch norm, dropout and
-ReLU, then fc(512) → 512-d features. `width` < 1 gives the quick profile a smaller net.
+ReLU, then fc(512) → 512-d features. `width` < 1 gives CPU recipes a smaller net.
 """
 
 from __future__ import annotations

@@ -120,3 +120,40 @@ def load_state(
 def fingerprint(*parts: Any) -> str:
     """A stable digest of JSON-able run settings and input hashes."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """One training run's state and where it is kept: `load` before the first epoch, `save`
+    every few epochs. Without a directory both do nothing."""
+
+    directory: Path | None
+    fingerprint: str  # the run's config, seed, data and run id (`fingerprint`)
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generator: torch.Generator
+
+    def load(self) -> Resumed | None:
+        if self.directory is None:
+            return None
+        return load_state(
+            self.directory,
+            fingerprint=self.fingerprint,
+            modules=self.modules,
+            optimizers=self.optimizers,
+            generator=self.generator,
+        )
+
+    def save(self, epoch: int, history: list[dict], extra: dict[str, torch.Tensor]) -> None:
+        if self.directory is None:
+            return
+        save_state(
+            self.directory,
+            fingerprint=self.fingerprint,
+            epoch=epoch,
+            history=history,
+            modules=self.modules,
+            optimizers=self.optimizers,
+            generator=self.generator,
+            extra=extra,
+        )

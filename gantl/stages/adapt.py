@@ -1,0 +1,176 @@
+"""The adapt stage: adapt each seed's source model to the target with one method.
+
+A method is "dann", "adda" (feature level; `gantl/methods/<method>.py`, imported by name so the
+stage depends on that algorithm file alone), or "<gan>+<method>" (pixel + feature, CyCADA's
+recipe): the classifier is first trained on the translated source images (`pretrain` settings,
+selected on translated source val), then <method> runs from it with the translated images as
+its source; "<gan>+source_only" stops after the first step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gantl.checkpoint import input_hashes, load_classifier, save_checkpoint
+from gantl.config import Params, parse_method
+from gantl.io import atomic_dir
+from gantl.methods.source_only import TrainResult, train_classifier
+from gantl.progress import progress_bar
+from gantl.stages.inputs import load_adaptation_data
+from gantl.stages.manifest import manifest
+from gantl.stages.paths import MODELS, PREPARED, ROLES, TRANSLATED, seed_dir, split_path
+from gantl.training.batches import balanced_steps, shuffled_steps
+from gantl.training.data import AdaptationData
+from gantl.training.selection import UPPER_BOUND, AdaptResult
+
+log = logging.getLogger("gantl")
+LOGGED = ("loss", "domain_acc", "target_val_acc")  # history keys worth a log line
+
+
+@dataclass(frozen=True)
+class AdaptRun:
+    """One adapt stage's method, data and inputs, shared by its seeds."""
+
+    params: Params
+    method: str  # "dann", "cyclegan+adda", …
+    gan: str | None  # the translator of a pixel + feature method
+    base: str  # the feature-level method (or source_only)
+    data: AdaptationData
+    inputs: dict[str, str | None]  # SHA-256 of the Parquet splits read
+    models: Path
+    on_step: Callable[[], None]
+
+
+def adapt(
+    params: Params,
+    method: str,
+    prepared: Path = PREPARED,
+    models: Path = MODELS,
+    translated: Path = TRANSLATED,
+) -> dict[int, dict[str, Any]]:
+    """Adapt the source model of each seed with `method`; write models/<method>/seed_<k>/."""
+    gan, base = parse_method(method)
+    data = load_adaptation_data(
+        prepared,
+        translated=Path(translated) / gan if gan else None,
+        mix=params.adapt.pixel_source == "both",
+    )
+    paths = {
+        f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")
+    }
+    if gan:
+        paths |= {
+            f"translated/{gan}/{s}.parquet": Path(translated) / gan / f"{s}.parquet"
+            for s in ("train", "val")
+        }
+    with (
+        progress_bar(_total_steps(params, base, gan, data), f"adapt ({method})") as bar,
+        atomic_dir(Path(models) / method) as tmp,
+    ):
+        run = AdaptRun(params, method, gan, base, data, input_hashes(paths), models, bar.advance)
+        return {
+            seed: adapt_seed(run, seed, seed_dir(tmp, seed)) for seed in params.experiment.seeds
+        }
+
+
+def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
+    """Adapt seed `seed`'s source model; save the validator's and the upper bound's picks."""
+    params, base = run.params, run.base
+    source_model, source = load_classifier(seed_dir(Path(run.models) / "source", seed))
+    source_hash = source["weights_sha256"]
+    if run.gan:
+        log.info("adapt %s seed %d: classifier on %s-translated source", run.method, seed, run.gan)
+        trained = train_classifier(
+            source_model.arch,
+            (run.data.x_s, run.data.y_s),
+            (run.data.x_s_val, run.data.y_s_val),
+            params.pretrain,
+            seed,
+            on_step=run.on_step,
+        )
+        if base == "source_only":
+            return _save_pixel_classifier(run, trained, seed, out)
+        source_model, source_hash = trained.model, None
+    log.info("adapt %s seed %d: from %s", run.method, seed, run.gan or "models/source")
+    cfg = getattr(params, base)
+    train = getattr(importlib.import_module(f"gantl.methods.{base}"), f"train_{base}")
+    result: AdaptResult = train(source_model, run.data, cfg, params.adapt, seed, run.on_step)
+    _log_history(result, cfg.epochs)
+    record = manifest(
+        stage=f"adapt@{run.method}",
+        method=run.method,
+        params={base: cfg.model_dump(), "adapt": params.adapt.model_dump()}
+        | ({"pretrain": params.pretrain.model_dump()} if run.gan else {}),
+        inputs={**run.inputs, "source_model": source_hash},
+        seed=seed,
+        device=result.device,
+        seconds=result.seconds,
+        metrics={
+            "validator": result.validator,
+            "best_epoch": result.picks[result.validator],
+            "picks": result.picks,
+            "history": result.history,
+        },
+    )
+    save_checkpoint(out / "selected", result.selected, record)
+    if result.upper_bound is not None:
+        bound = {**record["metrics"], "best_epoch": result.picks[UPPER_BOUND]}
+        save_checkpoint(out / "upper_bound", result.upper_bound, {**record, "metrics": bound})
+    log.info(
+        "adapt %s seed %d: %s picks epoch %d",
+        *(run.method, seed, result.validator, result.picks[result.validator]),
+    )
+    return record
+
+
+def _save_pixel_classifier(run: AdaptRun, trained: TrainResult, seed: int, out: Path) -> dict:
+    """ "<gan>+source_only": the classifier trained on translated source images, as it is."""
+    record = manifest(
+        stage=f"adapt@{run.method}",
+        method=run.method,
+        params={
+            "pretrain": run.params.pretrain.model_dump(),
+            "adapt": run.params.adapt.model_dump(),
+        },
+        inputs=run.inputs,
+        seed=seed,
+        device=trained.device,
+        seconds=trained.seconds,
+        metrics={
+            "best_epoch": trained.best_epoch,
+            "source_val_acc": trained.best_val_acc,
+            "history": trained.history_dicts(),
+        },
+    )
+    save_checkpoint(out / "selected", trained.model, record)
+    return record
+
+
+def _total_steps(params: Params, base: str, gan: str | None, data: AdaptationData) -> int:
+    """Optimisation steps of the whole stage, for the progress bar."""
+    seeds = len(params.experiment.seeds)
+    steps = 0
+    if base != "source_only":
+        cfg = getattr(params, base)
+        steps += seeds * cfg.epochs * balanced_steps((len(data.x_s), len(data.x_t)), cfg.batch_size)
+    if gan:
+        cfg = params.pretrain
+        steps += seeds * cfg.epochs * shuffled_steps(len(data.x_s), cfg.batch_size)
+    return steps
+
+
+def _log_history(result: AdaptResult, epochs: int) -> None:
+    for record in result.history:
+        if result.validator not in record:
+            continue  # an epoch between validations
+        logged = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(LOGGED))
+        log.info(
+            "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
+            *(record["epoch"], epochs, logged, result.validator, record[result.validator]),
+            record["seconds"],
+        )

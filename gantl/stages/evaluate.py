@@ -1,0 +1,192 @@
+"""The evaluate stage: score every model on the target test split; guard against negative
+transfer.
+
+metrics/summary.json (the DVC metric), reports/<model>.json (per seed, per class),
+plots/confusion/<model>.csv (first seed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gantl.checkpoint import load_classifier
+from gantl.config import Params
+from gantl.data.store import PreparedSplit, read_split
+from gantl.errors import DataError
+from gantl.eval.guard import guard_negative_transfer
+from gantl.eval.metrics import accuracy, classification_report, predict
+from gantl.eval.validators import proxy_a_distance
+from gantl.io import atomic_path, write_json
+from gantl.runtime import resolve_device
+from gantl.stages.inputs import load_adaptation_data
+from gantl.stages.paths import (
+    BASELINES,
+    METRICS,
+    MODELS,
+    PLOTS,
+    PREPARED,
+    REPORTS,
+    checkpoint_dir,
+    split_path,
+    upper_bound_dir,
+)
+from gantl.training.data import AdaptationData
+from gantl.training.selection import validator_scores
+
+log = logging.getLogger("gantl")
+SELECTION = {  # how each baseline's checkpoint was chosen, as the table prints it
+    "source_only": "source-val acc",
+    "oracle": "target labels (oracle)",
+}
+
+
+@dataclass(frozen=True)
+class TestData:
+    """What every model is scored on: both test splits, and the label-free validators' data."""
+
+    target: PreparedSplit
+    source: PreparedSplit
+    adaptation: AdaptationData  # target-val without labels, for the validator score
+
+
+def evaluate(
+    params: Params,
+    prepared: Path = PREPARED,
+    models: Path = MODELS,
+    metrics: Path = METRICS,
+    plots: Path = PLOTS,
+    reports: Path = REPORTS,
+    names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Score each model (default: source-only, oracle and every adapted model) on target test;
+    recommend one without target labels."""
+    seeds, validator = params.experiment.seeds, params.adapt.validator
+    test = TestData(
+        target=read_split(split_path(prepared, "target", "test")),
+        source=read_split(split_path(prepared, "source", "test")),
+        adaptation=load_adaptation_data(prepared, with_target_val_labels=False),
+    )
+    if not test.target.has_labels:
+        raise DataError(
+            f"{split_path(prepared, 'target', 'test')}: target test labels are needed to score "
+            "models, but this target domain is unlabelled"
+        )
+    names = names or ["source_only", "oracle", *params.adapted_models]
+    results: dict[str, Any] = {}
+    for name in names:
+        scored = [score_model(params, test, models, name, seed) for seed in seeds]
+        per_seed = [row for row, _ in scored]
+        _write_confusion(Path(plots) / "confusion" / f"{name}.csv", test.target, scored[0][1])
+        results[name] = _aggregate(name, per_seed, validator)
+        report = {"model": name, "per_seed": per_seed, **results[name]}
+        write_json(Path(reports) / f"{name}.json", report)
+        log.info(
+            "%s: target acc %.4f ± %.4f over %d seed(s)",
+            *(name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds)),
+        )
+    adapted = [n for n in names if n not in BASELINES]
+    recommended, warnings = guard_negative_transfer(results, adapted, validator)
+    for w in warnings:
+        log.warning(w)
+    summary: dict[str, Any] = {
+        "protocol": params.experiment.protocol,
+        "source": {k: test.source.meta[k] for k in ("domain", "spec")},
+        "target": {k: test.target.meta[k] for k in ("domain", "spec")},
+        "seeds": seeds,
+        "validator": validator,
+        "n_target_test": len(test.target),
+        "notes": sorted(set(test.source.meta["notes"]) | set(test.target.meta["notes"])),
+        "results": results,
+        "recommended": recommended,
+        "warnings": warnings,
+    }
+    write_json(Path(metrics) / "summary.json", summary)
+    return summary
+
+
+def score_model(
+    params: Params, test: TestData, models: Path, name: str, seed: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """One model's seed: target accuracy (per class, confusion), source test accuracy, the
+    validator's score and proxy A-distance, and the upper bound's accuracy where there is one;
+    and its target-test predictions."""
+    cfg = params.evaluate
+    device = resolve_device(cfg.device)
+    x_t, y_t = test.target.tensors()
+    x_s, y_s = test.source.tensors()
+    model, manifest = load_classifier(checkpoint_dir(models, name, seed))
+    model.to(device)
+    y_pred = predict(model, x_t, cfg.batch_size, device).numpy()
+    report = classification_report(y_t.numpy(), y_pred, test.target.meta["class_names"])
+    row = {
+        "seed": seed,
+        "target_acc": report["accuracy"],
+        "source_test_acc": accuracy(y_s, predict(model, x_s, cfg.batch_size, device)),
+        "selected_epoch": manifest["metrics"]["best_epoch"],
+        "per_class_acc": report["per_class_acc"],
+        "confusion_matrix": report["confusion_matrix"],
+        "checkpoint_sha256": manifest["weights_sha256"],
+    }
+    if name != "oracle":
+        scores = validator_scores(model, test.adaptation, params.adapt, device, seed)
+        row["validator_score"] = scores[params.adapt.validator]
+        f_s, f_t = _features(model, x_s, device), _features(model, x_t, device)
+        row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
+    bound_dir = upper_bound_dir(models, name, seed)
+    if bound_dir is not None:
+        bound, bound_manifest = load_classifier(bound_dir)
+        y_bound = predict(bound.to(device), x_t, cfg.batch_size, device)
+        row["target_acc_upper_bound"] = accuracy(y_t, y_bound)
+        row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
+    return row, y_pred
+
+
+def _features(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat(
+            [model.features(x[i : i + 512].to(device)).cpu() for i in range(0, len(x), 512)]
+        ).numpy()
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any]:
+    """Mean ± std over seeds of what `score_model` measured."""
+    mean, std = _mean_std([r["target_acc"] for r in per_seed])
+    selection = SELECTION.get(name) or (
+        "translated-source val acc" if name.endswith("+source_only") else f"validator {validator}"
+    )
+    out: dict[str, Any] = {
+        "target_acc_mean": mean,
+        "target_acc_std": std,
+        "target_acc_per_seed": [r["target_acc"] for r in per_seed],
+        "source_test_acc_mean": _mean_std([r["source_test_acc"] for r in per_seed])[0],
+        "selection": selection,
+    }
+    if "validator_score" in per_seed[0]:
+        out["validator_score_mean"] = _mean_std([r["validator_score"] for r in per_seed])[0]
+        out["proxy_a_distance_mean"] = _mean_std([r["proxy_a_distance"] for r in per_seed])[0]
+    if "target_acc_upper_bound" in per_seed[0]:
+        bound = [r["target_acc_upper_bound"] for r in per_seed]
+        out["target_acc_upper_bound_mean"], out["target_acc_upper_bound_std"] = _mean_std(bound)
+    return out
+
+
+def _write_confusion(path: Path, target_test: PreparedSplit, y_pred: np.ndarray) -> None:
+    """One line per test image (actual, predicted): the input of DVC's confusion template."""
+    names = target_test.meta["class_names"]
+    y_true = target_test.tensors()[1].numpy()
+    lines = ["actual,predicted"]
+    lines += [f"{names[a]},{names[p]}" for a, p in zip(y_true, y_pred, strict=True)]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

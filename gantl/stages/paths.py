@@ -1,0 +1,40 @@
+"""Where the stages read and write, relative to the pipeline repo (the paths of dvc.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+TRANSLATED = Path("data/translated")
+MODELS = Path("models")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+REPORTS = Path("reports")
+STATE = Path(".gantl/state")  # resumable GAN training state (git- and DVC-ignored)
+ROLES = ("source", "target")
+SPLITS = ("train", "val", "test")
+BASELINES = {"source_only": "source", "oracle": "oracle"}  # model name → its models/ folder
+
+
+def split_path(prepared: Path, role: str, split: str) -> Path:
+    return Path(prepared) / role / f"{split}.parquet"
+
+
+def seed_dir(root: Path, seed: int) -> Path:
+    return Path(root) / f"seed_{seed}"
+
+
+def checkpoint_dir(models: Path, name: str, seed: int) -> Path:
+    """The checkpoint a model's report scores: the baselines' only one, the validator-selected
+    one of an adapted model."""
+    if name in BASELINES:
+        return seed_dir(Path(models) / BASELINES[name], seed)
+    return seed_dir(Path(models) / name, seed) / "selected"
+
+
+def upper_bound_dir(models: Path, name: str, seed: int) -> Path | None:
+    """The checkpoint target-val labels chose (an upper bound), where the model has one."""
+    if name in BASELINES:
+        return None
+    bound = seed_dir(Path(models) / name, seed) / "upper_bound"
+    return bound if bound.is_dir() else None

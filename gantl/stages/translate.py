@@ -1,0 +1,363 @@
+"""The translate stage: a GAN turns labelled source images into target-style ones, labels kept.
+
+It trains the configured translator (CycleGAN or StarGAN) on source train and target train
+images (target labels never reach it), then writes
+
+    models/<gan>/                 generator weights (safetensors) + manifest with per-epoch metrics
+    data/translated/<gan>/{train,val}.parquet   the source splits, translated; labels, ids kept
+    plots/translate/<gan>.png     rows: source | translated | reconstructed | real target images
+    plots/translate/<gan>.csv     FID, KID and label preservation per epoch
+    metrics/translate.json        final FID / KID / label preservation, and the same before
+                                  translation (source vs target) for comparison
+
+Quality is judged on the oracle's features (a target-domain classifier; see
+gantl.eval.gan_metrics); it is reported, never used to pick weights: the last epoch is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.utils import make_grid, save_image
+
+from gantl.checkpoint import WEIGHTS, input_hashes, load_classifier, save_weights
+from gantl.config import Params
+from gantl.data.prepare import convert_images
+from gantl.data.specs import load_domain
+from gantl.data.store import PreparedSplit as Split
+from gantl.data.store import read_split, to_tensor, to_uint8, write_split
+from gantl.errors import ConfigError
+from gantl.eval.gan_metrics import translation_quality
+from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
+from gantl.methods import cyclegan, stargan
+from gantl.progress import progress_bar
+from gantl.stages.manifest import manifest
+from gantl.stages.paths import METRICS, MODELS, PLOTS, PREPARED, STATE, TRANSLATED, seed_dir
+from gantl.training.batches import balanced_steps
+
+log = logging.getLogger("gantl")
+ToImages = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Translator:
+    """A trained GAN reduced to what the pipeline needs from it."""
+
+    to_target: ToImages  # source images → target style
+    to_source: ToImages  # target style → source (reconstruction)
+    weights: nn.Module  # what is saved (both generators for CycleGAN, G for StarGAN)
+    architecture: dict[str, Any]
+    history: list[dict]
+    resumed_from: int
+    device: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TranslatorRun:
+    """What one translator training run sees besides the images."""
+
+    classifier: nn.Module | None  # the frozen source classifier (CyCADA's semantic loss)
+    state_dir: Path | None  # resumable state
+    run_id: str  # ties the resumable state to these inputs
+    on_step: Callable[[], None] | None
+    on_epoch: Callable[[int, ToImages], dict[str, float]]  # per-epoch quality figures
+
+
+def train_translator(
+    params: Params,
+    x_s: torch.Tensor,
+    x_t: torch.Tensor,
+    run: TranslatorRun,
+    extra: list[torch.Tensor] | None = None,
+) -> Translator:
+    """Train `params.translate.gan` on x_s (domain A / 0) and x_t (domain B / 1); StarGAN also
+    learns the `extra` domains (2, 3, …)."""
+    if params.translate.gan == "cyclegan":
+        return _cyclegan(params, x_s, x_t, run)
+    return _stargan(params, [x_s, x_t, *(extra or [])], run)
+
+
+def _cyclegan(
+    params: Params, x_s: torch.Tensor, x_t: torch.Tensor, run: TranslatorRun
+) -> Translator:
+    cfg = params.cyclegan
+    r = cyclegan.train_cyclegan(
+        x_s,
+        x_t,
+        cfg,
+        seed=params.translate.seed,
+        classifier=run.classifier,
+        state_dir=run.state_dir,
+        run_id=run.run_id,
+        on_step=run.on_step,
+        on_epoch=lambda e, g: run.on_epoch(e, lambda x: cyclegan.translate(g, x)),
+    )
+    return Translator(
+        to_target=lambda x: cyclegan.translate(r.G_AB, x),
+        to_source=lambda x: cyclegan.translate(r.G_BA, x),
+        weights=nn.ModuleDict({"G_AB": r.G_AB, "G_BA": r.G_BA}),
+        architecture={
+            "kind": "cyclegan",
+            "channels": x_s.shape[1],
+            "ngf": cfg.ngf,
+            "n_blocks": cfg.n_blocks,
+        },
+        **_run_record(r),
+    )
+
+
+def _run_record(r: cyclegan.CycleGanResult | stargan.StarGanResult) -> dict[str, Any]:
+    """What every translator's result records about its run."""
+    return {
+        "history": r.history,
+        "resumed_from": r.resumed_from,
+        "device": r.device,
+        "seconds": r.seconds,
+    }
+
+
+def _stargan(params: Params, domains: list[torch.Tensor], run: TranslatorRun) -> Translator:
+    cfg, k = params.stargan, len(domains)
+    r = stargan.train_stargan(
+        domains,
+        cfg,
+        seed=params.translate.seed,
+        state_dir=run.state_dir,
+        run_id=run.run_id,
+        on_step=run.on_step,
+        on_epoch=lambda e, g: run.on_epoch(e, lambda x: stargan.translate_to(g, x, 1, k)),
+    )
+    return Translator(
+        to_target=lambda x: stargan.translate_to(r.G, x, 1, k),
+        to_source=lambda x: stargan.translate_to(r.G, x, 0, k),
+        weights=r.G,
+        architecture={
+            "kind": "stargan",
+            "channels": domains[0].shape[1],
+            "c_dim": k,
+            "conv_dim": cfg.g_conv_dim,
+            "n_blocks": cfg.g_blocks,
+            "domains": ["source", "target", *cfg.extra_domains],
+        },
+        **_run_record(r),
+    )
+
+
+def translate(
+    params: Params,
+    prepared: Path = PREPARED,
+    models: Path = MODELS,
+    translated: Path = TRANSLATED,
+    metrics: Path = METRICS,
+    plots: Path = PLOTS,
+    state_root: Path = STATE,
+) -> dict[str, Any]:
+    """Train the translator and write the translated source splits, the grid and the metrics."""
+    gan, tcfg = params.translate.gan, params.translate
+    split = _read_splits(prepared, gan)
+    h = split["source", "train"].meta["shape"][0]
+    g = torch.Generator().manual_seed(tcfg.seed)
+    x_s, x_t = _training_images(split, tcfg.train_size, g)
+    x_probe, y_probe, x_real = _probes(split, tcfg.metrics_samples, g)
+    seed0 = params.experiment.seeds[0]
+    judge, _ = load_classifier(seed_dir(Path(models) / "oracle", seed0))
+    source_model, _ = load_classifier(seed_dir(Path(models) / "source", seed0))
+    inputs = input_hashes(
+        {f"{r}/{n}.parquet": Path(prepared) / r / f"{n}.parquet" for r, n in split}
+        | {f"{m}_model": seed_dir(Path(models) / m, seed0) / WEIGHTS for m in ("source", "oracle")}
+    )
+    extra = _extra_domains(params, (h, x_s.shape[1]), g, inputs) if gan == "stargan" else []
+
+    def on_epoch(epoch: int, to_target: ToImages) -> dict[str, float]:
+        q = translation_quality(judge, to_target(x_probe), y_probe, x_real, seed=tcfg.seed)
+        log.info(
+            "  %s epoch %d: FID %.2f  KID %.4f  label preservation %.4f",
+            *(gan, epoch, q["fid"], q["kid"], q["label_preservation"]),
+        )
+        return q
+
+    state_dir = Path(state_root) / gan
+    run = TranslatorRun(
+        classifier=source_model,
+        state_dir=state_dir,
+        run_id=str(sorted(inputs.items())),
+        on_step=None,
+        on_epoch=on_epoch,
+    )
+    result = _train_with_progress(params, x_s, x_t, run, extra)
+    before = translation_quality(judge, x_probe, y_probe, x_real, seed=tcfg.seed)
+    _save_translator(params, result, inputs, Path(models) / gan)
+    translated_by = {"gan": gan, "seed": tcfg.seed, "inputs": inputs}
+    _write_translated(split, result, translated_by, Path(translated) / gan)
+    n = tcfg.grid_images
+    _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
+    _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history)
+    summary = _summary(result, before, judge=f"oracle seed {seed0}", n_images=len(x_probe))
+    write_json(Path(metrics) / "translate.json", summary)
+    shutil.rmtree(state_dir, ignore_errors=True)  # a finished run needs no resume state
+    log.info(
+        "translate: %s FID %.2f (untranslated %.2f), label preservation %.4f",
+        *(gan, summary["fid"], before["fid"], summary["label_preservation"]),
+    )
+    return summary
+
+
+def _read_splits(prepared: Path, gan: str) -> dict[tuple[str, str], Split]:
+    """Source and target train/val splits; their size must suit the generator."""
+    split = {
+        (role, name): read_split(Path(prepared) / role / f"{name}.parquet")
+        for role in ("source", "target")
+        for name in ("train", "val")
+    }
+    h, w, _ = split["source", "train"].meta["shape"]
+    if h % 4 or w % 4:
+        raise ConfigError(
+            f"prepare.image_size: the {gan} generator needs a multiple of 4, got {h}×{w}"
+        )
+    return split
+
+
+def _train_with_progress(
+    params: Params,
+    x_s: torch.Tensor,
+    x_t: torch.Tensor,
+    run: TranslatorRun,
+    extra: list[torch.Tensor],
+) -> Translator:
+    gan = params.translate.gan
+    cfg = getattr(params, gan)
+    sizes = [len(x_s), len(x_t), *(len(x) for x in extra)]
+    with progress_bar(
+        balanced_steps(sizes, cfg.batch_size) * cfg.epochs, f"translate ({gan})"
+    ) as bar:
+        log.info("translate: %s on %d source and %d target images", gan, len(x_s), len(x_t))
+        return train_translator(params, x_s, x_t, replace(run, on_step=bar.advance), extra)
+
+
+def _training_images(
+    split: dict[tuple[str, str], Split], train_size: int | None, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source and target train images (target labels stop here), `train_size` of each."""
+    x_s = split["source", "train"].tensors()[0]
+    x_t = split["target", "train"].tensors()[0]
+    if train_size is not None:
+        x_s = x_s[torch.randperm(len(x_s), generator=g)[:train_size]]
+        x_t = x_t[torch.randperm(len(x_t), generator=g)[:train_size]]
+    return x_s, x_t
+
+
+def _probes(
+    split: dict[tuple[str, str], Split], n: int, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`n` labelled source-val images to translate and `n` real target-val images: the
+    inputs of FID, KID and label preservation."""
+    x_sv, y_sv = split["source", "val"].tensors()
+    probe = torch.randperm(len(x_sv), generator=g)[:n]
+    x_tv = split["target", "val"].tensors()[0]
+    return x_sv[probe], y_sv[probe], x_tv[torch.randperm(len(x_tv), generator=g)[:n]]
+
+
+def _extra_domains(
+    params: Params, shape: tuple[int, int], g: torch.Generator, inputs: dict[str, str]
+) -> list[torch.Tensor]:
+    """StarGAN's `extra_domains`, brought to the experiment's shape; their raw files' hash is
+    added to `inputs`."""
+    size, channels = shape
+    extra, files = [], []
+    for spec in params.stargan.extra_domains:
+        domain = load_domain(spec, params.experiment.data_dir, seed=params.translate.seed)
+        images = (domain.splits.get("train") or domain.splits["test"]).images
+        x = to_tensor(convert_images(images, size, channels))
+        extra.append(
+            x[torch.randperm(len(x), generator=g)[: params.translate.train_size or len(x)]]
+        )
+        files += list(domain.raw_files)
+        log.info("translate: stargan also learns %s (%d images)", spec, len(extra[-1]))
+    if files:
+        inputs["extra_domains"] = files_sha256(files)
+    return extra
+
+
+def _save_translator(params: Params, result: Translator, inputs: dict[str, str], out: Path) -> None:
+    gan = params.translate.gan
+    record = manifest(
+        stage=f"translate@{gan}",
+        params={"translate": params.translate.model_dump(), gan: getattr(params, gan).model_dump()},
+        inputs=inputs,
+        seed=params.translate.seed,
+        device=result.device,
+        seconds=result.seconds,
+        metrics={"history": result.history},
+        resumed_from_epoch=result.resumed_from,
+    )
+    with atomic_dir(out) as tmp:
+        save_weights(tmp, result.weights, record, result.architecture)
+
+
+def _write_translated(
+    split: dict[tuple[str, str], Split],
+    result: Translator,
+    translated_by: dict[str, Any],
+    out: Path,
+) -> None:
+    """The source train/val splits, translated; labels, sample ids and metadata kept."""
+    gan = translated_by["gan"]
+    with atomic_dir(out) as tmp:
+        for name in ("train", "val"):
+            src = split["source", name]
+            images = result.to_target(src.tensors()[0])
+            meta = {
+                **{k: v for k, v in src.meta.items() if k not in ("shape", "num_rows")},
+                "domain": f"{src.meta['domain']} → {split['target', name].meta['domain']} ({gan})",
+                "translated_by": translated_by,
+            }
+            origins = np.asarray([f"{gan}({o})" for o in src.origins], dtype=object)
+            write_split(
+                tmp / f"{name}.parquet", to_uint8(images), src.labels, src.sample_ids, origins, meta
+            )
+
+
+def _summary(
+    result: Translator, before: dict[str, float], judge: str, n_images: int
+) -> dict[str, Any]:
+    """metrics/translate.json: the last epoch's quality beside the untranslated images'."""
+    after = result.history[-1]
+    return {
+        "gan": result.architecture["kind"],
+        "judge": f"{judge} (target-domain classifier features)",
+        "n_images": n_images,
+        "fid": after["fid"],
+        "kid": after["kid"],
+        "label_preservation": after["label_preservation"],
+        "untranslated": {k: before[k] for k in ("fid", "kid", "label_preservation")},
+        "epochs": len(result.history),
+        "seconds": round(result.seconds, 1),
+    }
+
+
+def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: torch.Tensor) -> None:
+    """Rows: source images, their translations, those translated back, and real target images
+    (unrelated to the columns above them) to judge the translations' style against."""
+    fake = translator.to_target(x)
+    rows = torch.cat([x, fake, translator.to_source(fake), target])
+    grid = make_grid(rows, nrow=len(x), padding=2, normalize=True, value_range=(-1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_image(grid, str(tmp), format="png")
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    keys = ["epoch", "fid", "kid", "label_preservation"]
+    lines = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
