@@ -1,0 +1,1 @@
+"""Accuracy, label-free validators, proxy A-distance, translation quality, the guard."""
