@@ -122,6 +122,7 @@ def run_bench(
             "target_acc_per_seed": r["target_acc_per_seed"],
             "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
             "negative_transfer": r.get("negative_transfer", False),
+            "collapsed": r.get("collapsed", False),
             # adapted methods include the source pretraining (and translator) they start from
             "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
         }
@@ -135,6 +136,7 @@ def run_bench(
         "seeds": seeds,
         "validator": summary["validator"],
         "recommended": summary["recommended"],
+        "adaptation_failed": summary["adaptation_failed"],
         "notes": summary["notes"],
         "warnings": summary["warnings"],
         "results": results,
@@ -160,8 +162,8 @@ def bench_params(
             unknown.append(method)
     if unknown:
         raise ConfigError(
-            f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, or "
-            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann or adda"
+            f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, cdan, or "
+            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann, adda or cdan"
         )
     adapted = [parse_method(m) for m in methods if m != "source_only"]
     gans = sorted({gan for gan, _ in adapted if gan})

@@ -73,7 +73,8 @@ def stage(
     method: Annotated[
         str | None,
         typer.Option(
-            help="Method of the adapt stage: dann, adda, or <gan>+<method> (e.g. cyclegan+adda)."
+            help="Method of the adapt stage: dann, adda, cdan, or <gan>+<method> "
+            "(e.g. cyclegan+adda)."
         ),
     ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
@@ -96,7 +97,7 @@ def stage(
         if name is StageName.adapt:
             if method is None:
                 raise ConfigError(
-                    "gantl stage adapt needs --method (e.g. dann, adda, cyclegan+adda)"
+                    "gantl stage adapt needs --method (e.g. dann, adda, cdan, cyclegan+adda)"
                 )
             result = run_stage(params, method)
         else:

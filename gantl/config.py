@@ -115,13 +115,19 @@ class EvaluateConfig(_Section):
 
     batch_size: int = Field(512, gt=0)  # inference only: as large as memory allows
     device: str = "auto"
+    # the collapse guard (gantl.eval.guard): a model is never recommended when its mean target
+    # prediction's entropy falls below this share of source-only's (classes have vanished) …
+    collapse_entropy_ratio: float = Field(0.7, gt=0, le=1)
+    # … or its most-predicted class takes more than this share of the way from the source
+    # prior's largest class share to all of the target images
+    collapse_top_share: float = Field(0.5, gt=0, le=1)
 
     _device = field_validator("device")(_check_device)
 
 
-VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev")
-AdaptMethod = Literal["dann", "adda"]
-PixelMethod = Literal["source_only", "dann", "adda"]  # on translated source images
+VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev", "im", "bnm", "class_ami")
+AdaptMethod = Literal["dann", "adda", "cdan"]
+PixelMethod = Literal["source_only", "dann", "adda", "cdan"]  # on translated source images
 GANS = ("cyclegan", "stargan")  # translators of the translate stage
 
 
@@ -173,6 +179,31 @@ class AddaConfig(_Section):
     beta1: float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
     beta2: float = Field(0.999, ge=0, lt=1)
     disc_hidden: int = Field(500, gt=0)  # the paper's discriminator: 500 → 500 → 1
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+
+
+class CdanConfig(_Section):
+    """CDAN (+E) (Long et al. 2018): DANN's one-pass GRL training with D conditioned on the
+    classifier's predictions; optimiser and schedules as DannConfig, map and D as the paper's code.
+    """
+
+    init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
+    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    batch_size: int = Field(64, gt=0)  # per domain; the official digit script's 64
+    lr: float = Field(0.01, gt=0)  # μ0 of μ_p = μ0 / (1 + α p)^β; DANN's and the official 0.01
+    lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
+    lr_beta: float = Field(0.75, ge=0)  # β
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum, as DANN and the official code
+    weight_decay: float = Field(5e-4, ge=0)  # as DANN and the official code
+    gamma: float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1: DANN's, the code's γ
+    trade_off: float = Field(1.0, gt=0)  # λ's final value; the official code's 1.0
+    disc_hidden: int = Field(1024, gt=0)  # D: map → 1024 → 1024 → 1, as TLlib's CDAN
+    entropy_conditioning: bool = True  # CDAN+E, the paper's best variant; false: plain CDAN
+    randomized: Literal["auto"] | bool = "auto"  # T⊙ (random) or T⊗ (outer product); auto: size
+    randomized_dim: int = Field(1024, gt=0)  # d_out of T⊙: the official code's and TLlib's 1024
+    randomize_above: int = Field(4096, gt=0)  # auto: T⊙ when d·K is larger (LeNet: 500·10)
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -259,6 +290,7 @@ class Params(_Section):
     adapt: AdaptConfig
     dann: DannConfig
     adda: AddaConfig
+    cdan: CdanConfig
     translate: TranslateConfig
     cyclegan: CycleGanConfig
     stargan: StarGanConfig

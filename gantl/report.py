@@ -17,7 +17,13 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, str]]:
     """Accuracies in percent (mean ± std over seeds), PAD, and how each checkpoint was chosen."""
     rows = []
     for model, r in summary["results"].items():
-        flag = " ⚠ negative transfer" if r.get("negative_transfer") else ""
+        flag = (
+            " ⚠ collapsed"
+            if r.get("collapsed")
+            else " ⚠ negative transfer"
+            if r.get("negative_transfer")
+            else ""
+        )
         pad = r.get("proxy_a_distance_mean")
         rows.append(
             {

@@ -117,6 +117,7 @@ oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
 adapt:
   {methods: [dann, adda], validator: neg_entropy, validation_samples: 200, pixel_methods: [adda]}
 dann: {epochs: 2, batch_size: 32}
+cdan: {epochs: 2, batch_size: 32}
 adda: {epochs: 2, batch_size: 32}
 translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4}
 cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}

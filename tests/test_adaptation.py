@@ -1,4 +1,5 @@
-"""Gradient reversal, DANN's schedules, ADDA's frozen parts, and short real adaptation runs."""
+"""Gradient reversal, DANN's schedules, ADDA's frozen parts, and short real adaptation runs
+(DANN, ADDA, CDAN+E)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import math
 import pytest
 import torch
 
-from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, DannConfig, TrainConfig
+from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, CdanConfig, DannConfig, TrainConfig
 from gantl.eval.metrics import accuracy, predict
 from gantl.eval.validators import VALIDATORS as VALIDATOR_FUNCS
 from gantl.methods.adda import adda_step, train_adda
+from gantl.methods.cdan import train_cdan
 from gantl.methods.dann import train_dann
 from gantl.methods.source_only import train_classifier
 from gantl.models.classifier import Architecture, Classifier
@@ -124,6 +126,19 @@ def test_dann_improves_target_accuracy_over_source_only(mnist_usps, variant):
     print(f"DANN ({variant}): source-only {before:.4f} → {after:.4f}")
     assert after > before + 0.02, (before, after)
     assert set(result.picks) == {*VALIDATORS, "target_val_acc"}
+
+
+def test_cdan_improves_target_accuracy_over_source_only(mnist_usps):
+    """CDAN+E with the defaults' conditioning: LeNet's 500 × 10 > 4096, so the randomized map."""
+    source, data, (x_test, y_test) = mnist_usps
+    before = accuracy(y_test, predict(source, x_test))
+    cfg = CdanConfig(epochs=8, batch_size=32, device="cpu")
+    result = train_cdan(source, data, cfg, SELECT, 0)
+    after = accuracy(y_test, predict(result.selected, x_test))
+    print(f"CDAN+E: source-only {before:.4f} → {after:.4f}")
+    assert after > before + 0.02, (before, after)
+    assert set(result.picks) == {*VALIDATORS, "target_val_acc"}
+    assert {"cls_loss", "domain_loss", "domain_acc", "lambda"} <= set(result.history[-1])
 
 
 def test_adda_improves_target_accuracy_over_source_only(mnist_usps):

@@ -84,6 +84,7 @@ def _every_section_bad_value() -> list[tuple[str, str, object]]:
         ("adapt", "validator", "accuracy"),
         ("dann", "momentum", 1.0),
         ("adda", "beta1", -0.5),
+        ("cdan", "randomized_dim", 0),
         ("translate", "metrics_samples", 1),
         ("cyclegan", "gan_loss", "wgan"),
         ("stargan", "d_repeat", 0),

@@ -68,3 +68,22 @@ def test_gradient_penalty_of_a_linear_critic():
     assert float(gp.detach()) == pytest.approx((eps * math.sqrt(2) - 1) ** 2, rel=1e-5)
     gp.backward()
     assert scale.grad is not None
+
+
+def test_weighted_domain_loss_normalises_weights_within_each_domain():
+    """½ [Σ w_s BCE(d_s, 1) / Σ w_s + Σ w_t BCE(d_t, 0) / Σ w_t]; equal weights: domain_loss."""
+    w_s, w_t = torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0])
+    expected = 0.5 * (
+        -(1 * math.log(sigmoid(2)) + 3 * math.log(sigmoid(0))) / 4
+        - (2 * math.log(1 - sigmoid(-1)) + 2 * math.log(1 - sigmoid(1))) / 4
+    )
+    assert float(L.weighted_domain_loss(REAL, FAKE, w_s, w_t)) == pytest.approx(expected, rel=1e-6)
+    ones = torch.ones(2)
+    assert float(L.weighted_domain_loss(REAL, FAKE, 5 * ones, ones)) == pytest.approx(
+        float(L.domain_loss(REAL, FAKE)), rel=1e-6
+    )
+    # the normalising sums are constants: ∂/∂w_i = ½ BCE_i / Σ w over w_i's domain
+    w = w_s.clone().requires_grad_(True)
+    L.weighted_domain_loss(REAL, FAKE, w, w_t).backward()
+    expected_grad = -0.5 * torch.tensor([math.log(sigmoid(2)), math.log(sigmoid(0))]) / 4
+    torch.testing.assert_close(w.grad, expected_grad)

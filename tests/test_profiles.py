@@ -118,8 +118,9 @@ def test_changes_list_old_and_new_values(params_copy):
     assert "pretrain.width: 0.5 → 1.0" in changes
     assert "cyclegan.n_blocks: 2 → 6" in changes
     assert "stargan.batch_size: 32 → 16" in changes
+    assert "cdan.epochs: 10 → 200" in changes
     assert not any(c.startswith("cyclegan.batch_size") for c in changes)  # 64 either way
-    assert len(changes) == 17
+    assert len(changes) == 18
     # applying it again changes nothing and leaves the file alone
     text = params_copy.read_text()
     assert apply_profile_file(params_copy, "paper", REPO_PROFILES) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gantl.eval.guard import guard_negative_transfer
+from gantl.eval.guard import guard
 from gantl.report import summary_markdown, summary_rows
 
 
@@ -26,9 +26,10 @@ def test_guard_keeps_source_only_when_every_method_scores_below_it():
         "dann": _result(0.8, -0.4),
         "adda": _result(0.6, -0.5),
     }
-    recommended, warnings = guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
-    assert recommended == "source_only"
-    assert len(warnings) == 2 and "negative transfer" in warnings[0]
+    recommended, warnings, failed = guard(results, ["dann", "adda"], "neg_entropy")
+    assert recommended == "source_only" and failed
+    assert len(warnings) == 3 and "negative transfer" in warnings[0]
+    assert "adaptation failed on this pair" in warnings[-1]
     assert results["dann"]["negative_transfer"] and results["adda"]["negative_transfer"]
 
 
@@ -38,9 +39,23 @@ def test_guard_recommends_the_best_scoring_adapted_model():
         "dann": _result(0.8, -0.2),
         "adda": _result(0.9, -0.1),
     }
-    recommended, warnings = guard_negative_transfer(results, ["dann", "adda"], "neg_entropy")
-    assert recommended == "adda" and warnings == []
+    recommended, warnings, failed = guard(results, ["dann", "adda"], "neg_entropy")
+    assert recommended == "adda" and warnings == [] and not failed
     assert results["dann"]["negative_transfer"] is False
+
+
+def test_guard_never_recommends_a_collapsed_model_however_well_it_scores():
+    results = {
+        "source_only": _result(0.7, -0.3),
+        "dann": _result(0.8, -0.2),
+        "adda": {**_result(0.05, -0.01), "collapse": {0: [], 1: ["one class takes 90%"]}},
+    }
+    recommended, warnings, failed = guard(results, ["dann", "adda"], "neg_entropy")
+    assert recommended == "dann" and not failed
+    assert results["adda"]["collapsed"] and not results["dann"]["collapsed"]
+    assert warnings == [
+        "collapsed predictions: adda is never recommended (seed 1: one class takes 90%)"
+    ]
 
 
 def test_table_shows_mean_std_upper_bound_and_flags():

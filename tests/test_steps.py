@@ -12,6 +12,7 @@ function with plain SGD (no momentum, no weight decay) and checks
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -20,10 +21,12 @@ from torch import nn
 
 from gantl.config import CycleGanConfig, StarGanConfig
 from gantl.methods.adda import adda_step
+from gantl.methods.cdan import cdan_step
 from gantl.methods.cyclegan import ImagePool, cyclegan_step
 from gantl.methods.dann import dann_alternating_step, dann_step
 from gantl.methods.gan_losses import gradient_penalty
 from gantl.methods.stargan import stargan_step
+from gantl.models.multilinear import MultilinearMap, RandomizedMultilinearMap
 
 DT = torch.float64
 Params = dict[str, torch.Tensor]
@@ -540,3 +543,126 @@ def test_gradient_penalty_interpolates_with_one_epsilon_per_sample():
     torch.testing.assert_close(gp.detach(), ((a.detach() * norms - 1) ** 2).mean())
     (grad_a,) = torch.autograd.grad(gp, a)
     torch.testing.assert_close(grad_a, (2 * (a.detach() * norms - 1) * norms).mean())
+
+
+# ---------------------------------------------------------------- CDAN (+E)
+
+
+def test_multilinear_map_is_the_flattened_outer_product():
+    """T⊗(f, g)[n, k·d + j] = g[n, k] · f[n, j]: N×(K·d), no parameters."""
+    torch.manual_seed(8)
+    f, g = torch.randn(4, 3, dtype=DT), torch.randn(4, 2, dtype=DT).softmax(1)
+    mapping = MultilinearMap(3, 2)
+
+    out = mapping(f, g)
+
+    assert out.shape == (4, 6) and mapping.out_features == 6
+    for n in range(4):
+        for k in range(2):
+            for j in range(3):
+                assert out[n, k * 3 + j] == g[n, k] * f[n, j]
+    assert not list(mapping.parameters())
+
+
+def test_randomized_multilinear_map_uses_fixed_untrained_gaussian_matrices():
+    """T⊙(f, g) = (R_f f) ⊙ (R_g g) / √d_out with R_f (d_out×d), then R_g (d_out×K), drawn from
+    the generator once: buffers, not parameters, the same at every call and after a step."""
+    torch.manual_seed(9)
+    d, k, d_out = 3, 2, 5
+    mapping = RandomizedMultilinearMap(d, k, d_out, torch.Generator().manual_seed(4)).double()
+    again = torch.Generator().manual_seed(4)
+    r_f, r_g = torch.randn(d_out, d, generator=again), torch.randn(d_out, k, generator=again)
+    torch.testing.assert_close(mapping.r_f, r_f.to(DT), rtol=0, atol=0)
+    torch.testing.assert_close(mapping.r_g, r_g.to(DT), rtol=0, atol=0)
+    assert not list(mapping.parameters())
+    assert {n for n, _ in mapping.named_buffers()} == {"r_f", "r_g"}
+    f = torch.randn(4, d, dtype=DT, requires_grad=True)
+    g = torch.randn(4, k, dtype=DT).softmax(1)
+
+    out = mapping(f, g)
+
+    expected = torch.empty(4, d_out, dtype=DT)
+    for n in range(4):
+        for i in range(d_out):
+            rf = sum(mapping.r_f[i, j] * f[n, j] for j in range(d))
+            rg = sum(mapping.r_g[i, c] * g[n, c] for c in range(k))
+            expected[n, i] = rf * rg / math.sqrt(d_out)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-14)
+    out.sum().backward()  # the gradient reaches f, never R
+    assert f.grad is not None and not mapping.r_f.requires_grad and not mapping.r_g.requires_grad
+    torch.testing.assert_close(mapping(f, g), out, rtol=0, atol=0)
+
+
+def softmax(z: torch.Tensor) -> torch.Tensor:
+    return z.exp() / z.exp().sum(1, keepdim=True)
+
+
+def all_grads(loss: torch.Tensor, params: Params) -> Params:
+    """∂loss/∂θ for every θ of `params`; zero for the θ the loss does not depend on."""
+    values = torch.autograd.grad(loss, list(params.values()), retain_graph=True, allow_unused=True)
+    return {
+        n: torch.zeros_like(p) if v is None else v
+        for (n, p), v in zip(params.items(), values, strict=True)
+    }
+
+
+@pytest.mark.parametrize("entropy", [False, True], ids=["cdan", "cdan+e"])
+@pytest.mark.parametrize("randomized", [False, True], ids=["outer", "randomized"])
+def test_cdan_step_reverses_lambda_times_the_conditional_domain_gradient(randomized, entropy):
+    """CDAN(+E) GRL step, lam = 0.7, one SGD step over F, C, D (d = K = 3):
+
+    g = softmax(C(f)); ĝ: g held constant. T = ĝ ⊗ f flattened, or (R_f f) ⊙ (R_g ĝ) / √d_out.
+    w = 1 + exp(−H(g)), H(g) = −Σ g log g for CDAN+E (w = 1 for CDAN), w̃ = w / Σ_domain w with
+    the sums held constant, and
+    L_d = ½[Σ_s w̃ (−log σ(D(T_s))) + Σ_t w̃ (−log(1 − σ(D(T_t))))]
+    F, C ← · − lr (∂L_y/∂· − λ ∂L_d/∂·),   D ← D − lr ∂L_d/∂D,   R_f, R_g unchanged.
+    L_d reaches C only through w: not at all for CDAN, reversed for CDAN+E.
+    """
+    torch.manual_seed(3)
+    model = TinyClassifier().double()
+    if randomized:
+        mapping = RandomizedMultilinearMap(3, 3, 5, torch.Generator().manual_seed(0)).double()
+    else:
+        mapping = MultilinearMap(3, 3)
+    disc = TinyDisc(mapping.out_features).double()
+    x_s, y_s, x_t = dann_batch()
+    lam, lr = 0.7, 0.5
+    m, d = snapshot(model), snapshot(disc)
+    fixed = {n: b.clone() for n, b in mapping.named_buffers()}
+    opt = torch.optim.SGD([*model.parameters(), *disc.parameters()], lr=lr)
+
+    logs = cdan_step(model, disc, mapping, opt, x_s, y_s, x_t, lam, entropy)
+
+    def conditioned(f, z):
+        g = softmax(z).detach()
+        if not randomized:
+            return (g[:, :, None] * f[:, None, :]).reshape(len(f), -1)
+        return (f @ fixed["r_f"].T) * (g @ fixed["r_g"].T) / math.sqrt(5)
+
+    def weighted_mean(values, z):
+        if not entropy:
+            return values.mean()
+        p = softmax(z)
+        w = 1 + torch.exp((p * p.log()).sum(1))  # 1 + exp(−H)
+        return (w * values).sum() / w.sum().detach()
+
+    f_s, f_t = feat(x_s, m), feat(x_t, m)
+    z_s, z_t = linear(f_s, m, "head"), linear(f_t, m, "head")
+    cls_loss = cross_entropy(z_s, y_s)
+    d_s, d_t = disc_logits(conditioned(f_s, z_s), d), disc_logits(conditioned(f_t, z_t), d)
+    domain_loss = 0.5 * (
+        weighted_mean(-F.logsigmoid(d_s), z_s) + weighted_mean(-F.logsigmoid(-d_t), z_t)
+    )
+    assert_logged(logs, {"cls_loss": cls_loss, "domain_loss": domain_loss})
+    assert logs["domain_acc"] == acc(d_s, d_t)
+
+    g_cls, g_dom = grads(cls_loss, m), all_grads(domain_loss, m)
+    assert_nonnegligible(*(lr * lam * g_dom[n] for n in ("encoder.0.weight", "encoder.0.bias")))
+    if entropy:  # the entropy weights' own gradient, reversed, reaches C
+        assert_nonnegligible(lr * lam * g_dom["head.weight"])
+    else:
+        assert not g_dom["head.weight"].any() and not g_dom["head.bias"].any()
+    assert_params(model, sgd(m, {n: g - lam * g_dom[n] for n, g in g_cls.items()}, lr))
+    assert_params(disc, sgd(d, grads(domain_loss, d), lr))  # D descends L_d: no reversal
+    for n, b in mapping.named_buffers():
+        assert torch.equal(b, fixed[n]), n

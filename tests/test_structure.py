@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = (
     "dann",
     "adda",
+    "cdan",
     "source_only",
 )  # adapt@<m> and adapt_pixel@<m> import gantl.methods.<m>
 # stage (as dvc.yaml names it, before foreach) → the modules `gantl stage <name>` runs
@@ -92,19 +93,19 @@ def test_adapt_deps_name_the_algorithm_file_and_what_any_algorithm_needs(stage):
     rest is what the stage and the algorithms import. Never too few; no other algorithm."""
     deps = set(code_deps(stage))
     assert "gantl/methods/${item}.py" in deps
-    items = ALGORITHMS if stage == "adapt_pixel" else ("dann", "adda")
+    items = ALGORITHMS if stage == "adapt_pixel" else ("dann", "adda", "cdan")
     needed = set().union(*(stage_closure(stage, m) - {f"gantl/methods/{m}.py"} for m in items))
     assert deps - {"gantl/methods/${item}.py"} == needed | {"gantl/methods/source_only.py"}
     for m in items:
         resolved = {d.replace("${item}", m) for d in deps}
         assert stage_closure(stage, m) <= resolved
-    others = {f"gantl/methods/{m}.py" for m in ("dann", "adda", "cyclegan", "stargan")}
+    others = {f"gantl/methods/{m}.py" for m in ("dann", "adda", "cdan", "cyclegan", "stargan")}
     assert not (deps & others), "an adapt stage must not depend on another algorithm's file"
 
 
 def test_gan_files_are_not_deps_of_feature_level_adaptation():
     """Editing cyclegan.py reruns translate and what reads its outputs, never adapt@dann."""
-    for m in ("dann", "adda"):
+    for m in ("dann", "adda", "cdan"):
         assert "gantl/methods/cyclegan.py" not in stage_closure("adapt", m)
     assert "gantl/methods/cyclegan.py" in stage_closure("translate")
 
@@ -140,7 +141,7 @@ def test_no_function_outside_the_algorithm_files_is_over_60_lines():
 
 if __name__ == "__main__":
     for stage in STAGE_ROOTS:
-        items = {"adapt": ("dann", "adda"), "adapt_pixel": ALGORITHMS}.get(stage, (None,))
+        items = {"adapt": ("dann", "adda", "cdan"), "adapt_pixel": ALGORITHMS}.get(stage, (None,))
         union = set().union(*(stage_closure(stage, m) for m in items))
         print(f"{stage}:")
         for dep in sorted(union):

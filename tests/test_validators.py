@@ -11,7 +11,10 @@ import torch
 from gantl.eval.validators import (
     VALIDATORS,
     ValidationInputs,
+    bnm,
+    class_ami,
     dev_risk,
+    im,
     importance_weights,
     iwv_risk,
     neg_entropy,
@@ -122,7 +125,12 @@ def test_score_all_and_select():
         {"source_val_acc": 0.9, "neg_entropy": -2.0, "snd": 3.0, "iwv": -0.8, "dev": -1.0},
         {"source_val_acc": 0.9, "neg_entropy": -0.5, "snd": 2.0, "iwv": float("nan"), "dev": -1.5},
     ]
+    for epoch, (v_im, v_bnm, v_ami) in zip(
+        epochs, [(0.1, 0.2, 0.3), (1.5, 0.1, 0.9), (0.7, 0.4, 0.2)], strict=True
+    ):
+        epoch.update(im=v_im, bnm=v_bnm, class_ami=v_ami)
     expected = {"source_val_acc": 1, "neg_entropy": 2, "snd": 0, "iwv": 1, "dev": 1}
+    expected |= {"im": 1, "bnm": 2, "class_ami": 1}
     assert {v: select(epochs, v) for v in VALIDATORS} == expected
     with pytest.raises(ValueError, match="source_val_acc"):
         select(epochs, "accuracy")
@@ -136,3 +144,98 @@ def test_proxy_a_distance_separated_and_identical():
     assert proxy_a_distance(f_s, far, seed=0) > 1.8
     assert abs(proxy_a_distance(f_s, same, seed=0)) < 0.3
     assert proxy_a_distance(f_s, far, seed=1) == proxy_a_distance(f_s, far, seed=1)
+
+
+def _np_entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(p)).sum(-1)
+
+
+def test_im_hand_computed_three_points():
+    # Rows p = (3/4, 1/4), (1/2, 1/2), (1/5, 4/5): logits are log-probabilities.
+    p = np.array([[0.75, 0.25], [0.5, 0.5], [0.2, 0.8]])
+    p_bar = p.mean(0)  # (1.45 / 3, 1.55 / 3)
+    expected = _np_entropy(p_bar) - _np_entropy(p).mean()
+    assert im(torch.tensor(np.log(p))) == pytest.approx(expected, abs=1e-12)
+    # H(p̄) = 0.6926; H(p_i) = 0.5623, 0.6931, 0.5004 with mean 0.5853 → IM = 0.1073 nats.
+    assert expected == pytest.approx(0.1073, abs=1e-4)
+    # Shifting a row's logits by a constant leaves its softmax, hence IM, unchanged.
+    assert im(torch.tensor(np.log(p) + 3.0)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_im_bounds():
+    k = 5
+    balanced = 30.0 * torch.eye(k).repeat(4, 1)  # confident, every class equally often
+    assert im(balanced) == pytest.approx(math.log(k), abs=1e-6)  # the maximum, log K
+    identical = torch.randn(1, k, generator=torch.Generator().manual_seed(0)).repeat(10, 1)
+    assert im(identical) == pytest.approx(0.0, abs=1e-12)  # p̄ = p_i for every i
+    assert im(torch.randn(50, k, generator=torch.Generator().manual_seed(0))) >= 0.0
+
+
+def test_bnm_hand_computed_three_points():
+    p = np.array([[0.75, 0.25], [0.5, 0.5], [0.2, 0.8]])
+    # Singular values of P are √λ for the eigenvalues λ of the 2 × 2 Gram matrix G = PᵀP:
+    # λ = (tr G ± √(tr² G − 4 det G)) / 2.
+    g = p.T @ p
+    tr, det = np.trace(g), np.linalg.det(g)
+    lam = np.array([tr + math.sqrt(tr**2 - 4 * det), tr - math.sqrt(tr**2 - 4 * det)]) / 2
+    expected = np.sqrt(lam).sum() / 3
+    assert bnm(torch.tensor(np.log(p))) == pytest.approx(expected, abs=1e-12)
+    # G = [[0.8525, 0.5975], [0.5975, 0.9525]]: λ = 1.5021, 0.3029, σ = 1.2256, 0.5504.
+    assert expected == pytest.approx(1.7760 / 3, abs=1e-4)
+
+
+def test_bnm_one_hot_balanced_and_collapsed():
+    k, n = 4, 40
+    balanced = 40.0 * torch.eye(k)[torch.arange(n) % k]
+    collapsed = 40.0 * torch.eye(k)[torch.zeros(n, dtype=torch.long)]
+    assert bnm(balanced) == pytest.approx(math.sqrt(k / n), abs=1e-9)  # K singular values √(N/K)
+    assert bnm(collapsed) == pytest.approx(1 / math.sqrt(n), abs=1e-9)  # rank 1, σ = √N
+
+
+def _clustered_features(k: int, per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per` points around each of k well-separated centres in 32 dims, and their cluster ids."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(k * per) % k
+    centres = 10.0 * torch.randn(k, 32, generator=g)
+    return centres[y] + 0.5 * torch.randn(k * per, 32, generator=g), y
+
+
+def test_class_ami_matching_clusters_and_shuffled_predictions():
+    k = 5
+    feats, y = _clustered_features(k, 60)
+    matching = 10.0 * torch.eye(k)[(y + 2) % k]  # cluster ids relabelled: AMI ignores names
+    assert class_ami(matching, feats, seed=0) == pytest.approx(1.0, abs=1e-9)
+    shuffled = matching[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
+    assert abs(class_ami(shuffled, feats, seed=0)) < 0.05
+    assert class_ami(shuffled, feats, seed=3) == class_ami(shuffled, feats, seed=3)
+
+
+def test_class_ami_constant_predictions_score_zero():
+    feats, _ = _clustered_features(3, 10)
+    constant = torch.tensor([5.0, 0.0, 0.0]).repeat(30, 1)
+    assert class_ami(constant, feats) == 0.0
+    # A dead encoder (identical features) with constant predictions: sklearn's AMI of two
+    # constant labellings is 1, but a constant prediction carries no information.
+    assert class_ami(constant, torch.ones(30, 8)) == 0.0
+    # Fewer points than classes: k-means asks for at most N clusters.
+    assert class_ami(torch.eye(4)[:2] * 5.0, torch.eye(8)[:2]) == pytest.approx(1.0)
+
+
+def test_collapse_fools_neg_entropy_but_not_im_bnm_class_ami():
+    """ADDA's failure: every target point put in one class, very confidently.
+
+    neg_entropy only asks that each prediction be confident, which a collapsed model satisfies
+    as well as (here: better than) a good one, so it ranks the collapse at least as high. IM,
+    BNM and ClassAMI also ask that predictions be spread over the classes (H(p̄), the rank of
+    P, the agreement with the features' K clusters) and rank it strictly lower.
+    """
+    k, per = 4, 50
+    feats, y = _clustered_features(k, per)  # the same target images for both models
+    good = 6.0 * torch.eye(k)[y]  # confident and class-balanced, agreeing with the clusters
+    collapsed = 12.0 * torch.eye(k)[torch.zeros(k * per, dtype=torch.long)]
+    assert neg_entropy(collapsed) >= neg_entropy(good)
+    assert im(collapsed) < im(good)
+    assert im(collapsed) == pytest.approx(0.0, abs=1e-12)
+    assert bnm(collapsed) < bnm(good)
+    assert class_ami(collapsed, feats) < class_ami(good, feats)
+    assert class_ami(collapsed, feats) == 0.0

@@ -1,28 +1,104 @@
-"""The negative-transfer guard: which model to recommend when no target label may be read.
+"""The guard: which model to recommend when no target label may be read.
 
-Recommend the adapted model the label-free validator scores best, unless none scores above
-source-only; a model scored below source-only is flagged as negative transfer.
+A label-free validator can be fooled. Confidence-based scores (`neg_entropy`) reward a model
+whose target predictions have collapsed onto a few classes, since a collapsed model is
+confident. So before the validator's choice is trusted, each adapted model's target-val
+predictions (images only, no labels) are checked against source-only's:
+
+    collapsed  if  H(p̄_model) < entropy_ratio · H(p̄_source_only)
+               or  top share > π_max + top_share · (1 − π_max)
+
+where p̄ is the mean softmax prediction over target val, H its entropy (how many classes the
+model still predicts), the top share is the fraction of target-val images given the most
+predicted class, and π_max the largest class share of the labelled source train split (the
+class prior the classifier learned). A model is collapsed when any of its seeds is.
+
+Then: recommend the adapted model the validator scores best among those neither collapsed nor
+scored below source-only (negative transfer); when none is left, adaptation failed on this
+pair, the summary says so plainly, and source-only is recommended.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 
-def guard_negative_transfer(
+
+@dataclass(frozen=True)
+class CollapseLimits:
+    entropy_ratio: float = 0.7  # H(p̄) below 70% of source-only's: whole classes have vanished
+    top_share: float = 0.5  # one class takes over half the way from the prior's top share to 1
+
+
+def prediction_spread(logits: torch.Tensor) -> dict[str, float]:
+    """How spread a model's target predictions are: the entropy of the mean prediction (nats)
+    and the share of the most-predicted class."""
+    p = torch.softmax(logits.double(), dim=1)
+    mean = p.mean(0)
+    entropy = float(-(mean * mean.clamp_min(1e-12).log()).sum())
+    counts = torch.bincount(p.argmax(1), minlength=p.shape[1])
+    return {"mean_pred_entropy": entropy, "top_class_share": float(counts.max()) / len(p)}
+
+
+def prior_top_share(labels: torch.Tensor, num_classes: int) -> float:
+    """π_max: the largest class share of a labelled split."""
+    return float(torch.bincount(labels, minlength=num_classes).max()) / max(1, len(labels))
+
+
+def collapse_reasons(
+    spread: dict[str, float], baseline: dict[str, float], prior_top: float, limits: CollapseLimits
+) -> list[str]:
+    """Why one seed's predictions count as collapsed (empty: they do not)."""
+    reasons = []
+    floor = limits.entropy_ratio * baseline["mean_pred_entropy"]
+    if spread["mean_pred_entropy"] < floor:
+        reasons.append(
+            f"entropy of the mean prediction {spread['mean_pred_entropy']:.2f} nats < "
+            f"{limits.entropy_ratio:g} × source-only's {baseline['mean_pred_entropy']:.2f}"
+        )
+    ceiling = prior_top + limits.top_share * (1 - prior_top)
+    if spread["top_class_share"] > ceiling:
+        reasons.append(
+            f"{100 * spread['top_class_share']:.0f}% of target images get one class "
+            f"(source prior's largest class: {100 * prior_top:.0f}%)"
+        )
+    return reasons
+
+
+def guard(
     results: dict[str, Any], methods: list[str], validator: str
-) -> tuple[str, list[str]]:
-    """(recommended model, warnings); marks `negative_transfer` on each adapted result."""
+) -> tuple[str, list[str], bool]:
+    """(recommended model, warnings, adaptation failed) from the evaluate stage's results.
+
+    Marks `negative_transfer` and `collapsed` on each adapted result. A result's `collapse`
+    entry (per-seed reasons, from `collapse_reasons`) says whether it collapsed.
+    """
     baseline = results["source_only"]["validator_score_mean"]
     warnings, recommended, best = [], "source_only", baseline
     for method in methods:
-        score = results[method]["validator_score_mean"]
-        results[method]["negative_transfer"] = score < baseline
-        if score < baseline:
+        r = results[method]
+        score = r["validator_score_mean"]
+        r["negative_transfer"] = score < baseline
+        r["collapsed"] = any(r.get("collapse", {}).values())
+        if r["collapsed"]:
+            seeds = {s: why for s, why in r["collapse"].items() if why}
+            detail = "; ".join(f"seed {s}: {', '.join(why)}" for s, why in seeds.items())
+            warnings.append(f"collapsed predictions: {method} is never recommended ({detail})")
+        elif r["negative_transfer"]:
             warnings.append(
                 f"negative transfer: {validator} scores {method} ({score:.4f}) below source-only "
                 f"({baseline:.4f}); source-only stays the recommended model"
             )
         elif score > best:
             recommended, best = method, score
-    return recommended, warnings
+    failed = bool(methods) and all(
+        results[m]["collapsed"] or results[m]["negative_transfer"] for m in methods
+    )
+    if failed:
+        warnings.append(
+            "adaptation failed on this pair: every adapted model collapsed or scored below "
+            "source-only, so source-only is recommended"
+        )
+    return recommended, warnings, failed

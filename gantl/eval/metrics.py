@@ -11,19 +11,25 @@ from torch import nn
 
 
 @torch.no_grad()
-def predict(
+def predict_logits(
     model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | None = None
 ) -> torch.Tensor:
-    """Predicted class per row of `x` (model in eval mode, batches moved to `device`)."""
+    """Logits per row of `x` (model in eval mode, batches moved to `device`), on the CPU."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [
-        model(x[i : i + batch_size].to(device)).argmax(1).cpu()
-        for i in range(0, len(x), batch_size)
-    ]
+    out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def predict(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | None = None
+) -> torch.Tensor:
+    """Predicted class per row of `x`."""
+    if len(x) == 0:
+        return torch.empty(0, dtype=torch.long)
+    return predict_logits(model, x, batch_size, device).argmax(1)
 
 
 def accuracy(y_true: torch.Tensor | np.ndarray, y_pred: torch.Tensor | np.ndarray) -> float:

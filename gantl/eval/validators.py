@@ -8,6 +8,13 @@ a checkpoint's outputs to one float where higher is better, so `select` is a pla
     snd             Soft Neighborhood Density                     (Saito et al., ICCV 2021)
     iwv             −importance-weighted source-val risk          (Sugiyama et al., JMLR 2007)
     dev             −Deep Embedded Validation risk                (You et al., ICML 2019)
+    im              H(mean p_i) − mean H(p_i), info. maximization (Liang et al., ICML 2020)
+    bnm             ‖P‖_* / N, batch nuclear norm of softmax      (Cui et al., CVPR 2020)
+    class_ami       AMI(k-means clusters of f_t, argmax p_t)      (Musgrave et al., arXiv 2022)
+
+Confidence alone is fooled by collapse: a model that puts every target point in one class with
+high confidence has near-zero entropy, so neg_entropy rates it highly. im, bnm and class_ami
+also reward predictions that are diverse across the target set, and score such a model low.
 
 Shapes: logits (N, K), labels (N,), features (N, D). Everything runs on CPU and is deterministic
 given `seed`.
@@ -16,17 +23,31 @@ given `seed`.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
-VALIDATORS: tuple[str, ...] = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev")
+VALIDATORS: tuple[str, ...] = (
+    "source_val_acc",
+    "neg_entropy",
+    "snd",
+    "iwv",
+    "dev",
+    "im",
+    "bnm",
+    "class_ami",
+)
 _EPS_D = 1e-6  # domain-classifier probabilities are clipped to [ε, 1 − ε] before d / (1 − d)
 
 
@@ -68,6 +89,63 @@ def snd(logits_t: Tensor, temperature: float = 0.05, *, chunk_size: int = 1024) 
         # xlogy gives 0 · log 0 = 0 on the masked diagonal.
         total += float(-torch.special.xlogy(p_nbr, p_nbr).sum(1).double().sum())
     return total / n
+
+
+def im(logits_t: Tensor) -> float:
+    """Information maximization H(p̄) − (1/N) Σ_i H(p_i), p̄ = (1/N) Σ_i p_i, in nats.
+
+    The SHOT objective (Liang et al., ICML 2020, "Do we really need to access the source data?"),
+    used as a validator by Musgrave et al. (2022, arXiv:2208.07360, "Three new validators and a
+    large-scale benchmark ranking for unsupervised domain adaptation"). It is the mutual
+    information between a target point and its predicted class, so 0 ≤ IM ≤ log K (H is
+    concave): high when each prediction is confident (small H(p_i)) and the predictions are
+    spread over the classes (large H(p̄)). Identical predictions for every point, as when a model
+    collapses onto one class, give exactly 0.
+    """
+    log_p = F.log_softmax(logits_t.detach().cpu().double(), dim=1)
+    p = log_p.exp()
+    p_bar = p.mean(0)
+    h_bar = -torch.special.xlogy(p_bar, p_bar).sum()
+    return float(h_bar + (p * log_p).sum(1).mean())
+
+
+def bnm(logits_t: Tensor) -> float:
+    """Batch nuclear norm ‖P‖_* / N = (1/N) Σ_j σ_j(P), P = softmax(logits) of shape (N, K).
+
+    Cui et al., CVPR 2020, "Towards Discriminability and Diversity: Batch Nuclear-norm
+    Maximization under Label Insufficient Situations"; a validator in Musgrave et al. (2022).
+    The nuclear norm grows with both confidence and the rank (class diversity) of P. Normalised by
+    N, as in the BNM loss: one-hot predictions balanced over K classes give √(K/N), all in one
+    class (rank 1) give 1/√N. The value depends on N, so compare it only on the same target set
+    (as model selection does); singular values are computed in float64.
+    """
+    p = F.softmax(logits_t.detach().cpu().double(), dim=1)
+    return float(torch.linalg.svdvals(p).sum() / len(p))
+
+
+def class_ami(logits_t: Tensor, features_t: Tensor, seed: int = 0, *, n_init: int = 10) -> float:
+    """ClassAMI (Musgrave et al. 2022): AMI(k-means(f̂_t, K), argmax_k p_ik).
+
+    f̂_t are the target features scaled to unit L2 norm (so k-means clusters by cosine, the
+    `normalize` option of the authors' benchmark); k-means (K = number of classes, `n_init`
+    restarts, `random_state=seed`) clusters them, and the adjusted mutual information (Vinh et
+    al., JMLR 2010; arithmetic normaliser) measures how well the predicted classes agree with the
+    feature space's own clusters: ≈ 1 when they coincide, ≈ 0 for unrelated labellings.
+    Predictions in fewer than two classes (collapse) score 0: a constant labelling carries no
+    information, even where sklearn would call two constant labellings identical (AMI 1).
+    """
+    preds = _np(logits_t.argmax(1))
+    if len(np.unique(preds)) < 2:
+        return 0.0
+    x = _np(F.normalize(features_t.detach().cpu().double(), dim=1))
+    k = min(logits_t.shape[1], len(x))
+    # One thread: the same clusters on any core count, and no OpenMP oversubscription next to
+    # torch's threads (on 2 busy cores k-means took ~2.5 s threaded vs ~0.1 s on one thread).
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        # Duplicate feature rows can leave fewer distinct clusters than K; the AMI still holds.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clusters = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit_predict(x)
+    return float(adjusted_mutual_info_score(preds, clusters))
 
 
 def _domain_classifier(seed: int) -> Pipeline:
@@ -154,6 +232,9 @@ def score_all(inputs: ValidationInputs, seed: int = 0) -> dict[str, float]:
         "snd": snd(inputs.logits_t),
         "iwv": -iwv_risk(losses, w),
         "dev": -dev_risk(losses, w),
+        "im": im(inputs.logits_t),
+        "bnm": bnm(inputs.logits_t),
+        "class_ami": class_ami(inputs.logits_t, inputs.features_t, seed),
     }
 
 

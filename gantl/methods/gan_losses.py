@@ -14,9 +14,12 @@ Least squares, LSGAN (Mao et al. 2017; CycleGAN's choice, a = 0, b = c = 1):
 WGAN-GP (Gulrajani et al. 2017; StarGAN's choice):
     L_D = E[D(G(z))] − E[D(x)] + λ_gp E[(‖∇_x̂ D(x̂)‖₂ − 1)²],  x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]
     L_G = −E[D(G(z))]
-Domain classification (DANN, ADDA): D tells source features (label 1) from target ones (0):
+Domain classification (DANN, ADDA, CDAN): D tells source inputs (label 1) from target ones (0):
     L_d = ½ [BCE(d_s, 1) + BCE(d_t, 0)]     (with the labels flipped: the feature extractor's
                                              side of the alternating / inverted-label game)
+Weighted domain classification (CDAN+E): each example's BCE weighted by w, the weights normalised
+within each domain (by sums held constant), so equal weights give L_d:
+    L_d^w = ½ [Σ_s w_i BCE(d_i, 1) / Σ_s w + Σ_t w_j BCE(d_j, 0) / Σ_t w]
 """
 
 from __future__ import annotations
@@ -103,6 +106,17 @@ def domain_loss(d_s: Tensor, d_t: Tensor, source_label: float = 1.0) -> Tensor:
     return 0.5 * (
         F.binary_cross_entropy_with_logits(d_s, torch.full_like(d_s, source_label))
         + F.binary_cross_entropy_with_logits(d_t, torch.full_like(d_t, 1.0 - source_label))
+    )
+
+
+def weighted_domain_loss(d_s: Tensor, d_t: Tensor, w_s: Tensor, w_t: Tensor) -> Tensor:
+    """½ [Σ w_s BCE(d_s, 1) / Σ w_s + Σ w_t BCE(d_t, 0) / Σ w_t]: each domain's weights
+    normalised to sum to 1 (the sums are constants: no gradient flows through them), as the
+    official CDAN code does; w_s = w_t = 1 gives `domain_loss`."""
+    bce_s = F.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s), reduction="none")
+    bce_t = F.binary_cross_entropy_with_logits(d_t, torch.zeros_like(d_t), reduction="none")
+    return 0.5 * (
+        (w_s * bce_s).sum() / w_s.sum().detach() + (w_t * bce_t).sum() / w_t.sum().detach()
     )
 
 

@@ -1,7 +1,7 @@
 """The adapt stage: adapt each seed's source model to the target with one method.
 
-A method is "dann", "adda" (feature level; `gantl/methods/<method>.py`, imported by name so the
-stage depends on that algorithm file alone), or "<gan>+<method>" (pixel + feature, CyCADA's
+A method is "dann", "adda", "cdan" (feature level; `gantl/methods/<method>.py`, imported by name
+so the stage depends on that algorithm file alone), or "<gan>+<method>" (pixel + feature, CyCADA's
 recipe): the classifier is first trained on the translated source images (`pretrain` settings,
 selected on translated source val), then <method> runs from it with the translated images as
 its source; "<gan>+source_only" stops after the first step.

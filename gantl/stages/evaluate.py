@@ -19,8 +19,14 @@ from gantl.checkpoint import load_classifier
 from gantl.config import Params
 from gantl.data.store import PreparedSplit, read_split
 from gantl.errors import DataError
-from gantl.eval.guard import guard_negative_transfer
-from gantl.eval.metrics import accuracy, classification_report, predict
+from gantl.eval.guard import (
+    CollapseLimits,
+    collapse_reasons,
+    guard,
+    prediction_spread,
+    prior_top_share,
+)
+from gantl.eval.metrics import accuracy, classification_report, predict, predict_logits
 from gantl.eval.validators import proxy_a_distance
 from gantl.io import atomic_path, write_json
 from gantl.runtime import resolve_device
@@ -79,21 +85,24 @@ def evaluate(
         )
     names = names or ["source_only", "oracle", *params.adapted_models]
     results: dict[str, Any] = {}
+    rows: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         scored = [score_model(params, test, models, name, seed) for seed in seeds]
-        per_seed = [row for row, _ in scored]
+        rows[name] = [row for row, _ in scored]
         _write_confusion(Path(plots) / "confusion" / f"{name}.csv", test.target, scored[0][1])
-        results[name] = _aggregate(name, per_seed, validator)
-        report = {"model": name, "per_seed": per_seed, **results[name]}
-        write_json(Path(reports) / f"{name}.json", report)
+        results[name] = _aggregate(name, rows[name], validator)
         log.info(
             "%s: target acc %.4f ± %.4f over %d seed(s)",
             *(name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds)),
         )
     adapted = [n for n in names if n not in BASELINES]
-    recommended, warnings = guard_negative_transfer(results, adapted, validator)
+    _check_collapse(params, test, rows, results, adapted)
+    recommended, warnings, failed = guard(results, adapted, validator)
     for w in warnings:
         log.warning(w)
+    for name in names:
+        report = {"model": name, "per_seed": rows[name], **results[name]}
+        write_json(Path(reports) / f"{name}.json", report)
     summary: dict[str, Any] = {
         "protocol": params.experiment.protocol,
         "source": {k: test.source.meta[k] for k in ("domain", "spec")},
@@ -104,6 +113,7 @@ def evaluate(
         "notes": sorted(set(test.source.meta["notes"]) | set(test.target.meta["notes"])),
         "results": results,
         "recommended": recommended,
+        "adaptation_failed": failed,
         "warnings": warnings,
     }
     write_json(Path(metrics) / "summary.json", summary)
@@ -138,6 +148,8 @@ def score_model(
         row["validator_score"] = scores[params.adapt.validator]
         f_s, f_t = _features(model, x_s, device), _features(model, x_t, device)
         row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
+        logits_val = predict_logits(model, test.adaptation.x_t_val, cfg.batch_size, device)
+        row |= prediction_spread(logits_val)  # target-val images, no labels
     bound_dir = upper_bound_dir(models, name, seed)
     if bound_dir is not None:
         bound, bound_manifest = load_classifier(bound_dir)
@@ -145,6 +157,26 @@ def score_model(
         row["target_acc_upper_bound"] = accuracy(y_t, y_bound)
         row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
     return row, y_pred
+
+
+def _check_collapse(
+    params: Params,
+    test: TestData,
+    rows: dict[str, list[dict[str, Any]]],
+    results: dict[str, Any],
+    adapted: list[str],
+) -> None:
+    """Per seed, whether each adapted model's target-val predictions collapsed compared with
+    source-only's (gantl.eval.guard); recorded as results[name]["collapse"][seed]."""
+    cfg = params.evaluate
+    limits = CollapseLimits(cfg.collapse_entropy_ratio, cfg.collapse_top_share)
+    prior_top = prior_top_share(test.adaptation.y_s, len(test.target.meta["class_names"]))
+    baseline = {r["seed"]: r for r in rows["source_only"]}
+    for name in adapted:
+        results[name]["collapse"] = {
+            r["seed"]: collapse_reasons(r, baseline[r["seed"]], prior_top, limits)
+            for r in rows[name]
+        }
 
 
 def _features(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> np.ndarray:
@@ -175,6 +207,8 @@ def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any
     }
     if "validator_score" in per_seed[0]:
         out["validator_score_mean"] = _mean_std([r["validator_score"] for r in per_seed])[0]
+        for key in ("mean_pred_entropy", "top_class_share"):
+            out[f"{key}_mean"] = _mean_std([r[key] for r in per_seed])[0]
         out["proxy_a_distance_mean"] = _mean_std([r["proxy_a_distance"] for r in per_seed])[0]
     if "target_acc_upper_bound" in per_seed[0]:
         bound = [r["target_acc_upper_bound"] for r in per_seed]
