@@ -115,19 +115,7 @@ def run_bench(
                 with atomic_path(kept) as out:
                     shutil.copyfile(scratch / "plots" / "translate" / f"{gan}.png", out)
                 translation[gan]["grid"] = str(kept)
-    results = {
-        name: {
-            "target_acc_mean": r["target_acc_mean"],
-            "target_acc_std": r["target_acc_std"],
-            "target_acc_per_seed": r["target_acc_per_seed"],
-            "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
-            "negative_transfer": r.get("negative_transfer", False),
-            "collapsed": r.get("collapsed", False),
-            # adapted methods include the source pretraining (and translator) they start from
-            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
-        }
-        for name, r in summary["results"].items()
-    }
+    results = _results(summary, seconds)
     return {
         "protocol": summary["protocol"],
         "params": params.model_dump(mode="json"),
@@ -146,6 +134,24 @@ def run_bench(
         "total_seconds": round(sum(seconds.values()), 2),
         "commit": git_commit(),
         "machine": _machine(threads),
+    }
+
+
+def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, Any]:
+    """Per model: accuracies over seeds, the guard's flags, and seconds including the stages
+    the model starts from."""
+    return {
+        name: {
+            "target_acc_mean": r["target_acc_mean"],
+            "target_acc_std": r["target_acc_std"],
+            "target_acc_per_seed": r["target_acc_per_seed"],
+            "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
+            "negative_transfer": r.get("negative_transfer", False),
+            "collapsed": r.get("collapsed", False),
+            # adapted methods include the source pretraining (and translator) they start from
+            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
+        }
+        for name, r in summary["results"].items()
     }
 
 
