@@ -24,4 +24,6 @@ def workspace_env(state: Path) -> dict[str, str]:
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
+    # Prefect creates its home but not the folders above it, and its server's database lives there
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     return {key: os.environ[key] for key in defaults}

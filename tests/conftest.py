@@ -15,7 +15,6 @@ from flows.env import workspace_env
 
 ROOT = Path(__file__).resolve().parents[1]
 _STATE = ROOT / ".prefect" / "test"
-(_STATE / "home").mkdir(parents=True, exist_ok=True)
 os.environ["GANTL_QUIET"] = "1"
 workspace_env(_STATE)
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
