@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from gantl.checkpoint import git_commit
-from gantl.config import Params, params_from_dict, parse_method, read_params_file
+from gantl.config import REFINED, Params, params_from_dict, parse_method, read_params_file
 from gantl.errors import ConfigError, GantlError
 from gantl.io import atomic_path, write_json, write_text
 from gantl.profiles import apply_profile, load_profile
@@ -158,20 +158,26 @@ def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, An
 def bench_params(
     params: Params, methods: list[str], seeds: list[int], data_dir: Path | None = None
 ) -> tuple[Params, list[str]]:
-    """`params` set to run just `methods` on `seeds`, and the DVC stages that make them."""
+    """`params` set to run just `methods` on `seeds`, and the DVC stages that make them.
+
+    A method is a model name: source_only, dann, cyclegan+adda, …, or any of them (source for
+    source-only) followed by +refine; a refined model brings the model it starts from."""
+    refined = [m.removesuffix(REFINED) for m in methods if m.endswith(REFINED)]
+    wanted = [m for m in dict.fromkeys([*methods, *refined]) if not m.endswith(REFINED)]
     unknown = []
-    for method in methods:
+    for method in wanted:
         try:
-            if method != "source_only":
+            if method not in ("source_only", "source"):
                 parse_method(method)
         except ConfigError:
             unknown.append(method)
     if unknown:
         raise ConfigError(
             f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, cdan, or "
-            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann, adda or cdan"
+            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann, adda or "
+            "cdan, each optionally followed by +refine (source+refine for source-only)"
         )
-    adapted = [parse_method(m) for m in methods if m != "source_only"]
+    adapted = [parse_method(m) for m in wanted if m not in ("source_only", "source")]
     gans = sorted({gan for gan, _ in adapted if gan})
     if len(gans) > 1:
         raise ConfigError(f"bench: one translator per run, got {gans} (run one bench per gan)")
@@ -181,12 +187,14 @@ def bench_params(
         raw["experiment"]["data_dir"] = str(Path(data_dir).resolve())
     raw["adapt"]["methods"] = [base for gan, base in adapted if not gan]
     raw["adapt"]["pixel_methods"] = [base for gan, base in adapted if gan]
+    raw["refine"]["methods"] = refined
     if gans:
         raw["translate"]["gan"] = gans[0]
     bench = params_from_dict(raw, "bench params")
     targets = ["pretrain", "oracle"]
     targets += [f"adapt@{m}" for m in bench.adapt.methods]
     targets += [f"adapt_pixel@{m}" for m in bench.adapt.pixel_methods]
+    targets += [f"refine@{m}" for m in bench.refine.methods]
     return bench, targets
 
 
@@ -218,7 +226,9 @@ def _reproduce(
         name = STAGE_RESULT_NAMES.get(record["stage"], record["stage"])
         if record["stage"] == "translate":
             name = f"translate@{params.translate.gan}"
-        seconds[record["method"] or name] = record["seconds"]
+        if record["stage"] == "refine":
+            name = f"{record['method']}{REFINED}"
+        seconds[record["method"] if record["stage"] == "adapt" else name] = record["seconds"]
     return seconds
 
 
@@ -238,8 +248,14 @@ def _dvc(args: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 
 def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
+    """Seconds of the stages a model starts from (source pretraining, translator, the model a
+    refined one refines)."""
     if name in ("source_only", "oracle"):
         return 0.0
+    if name.endswith(REFINED):
+        start = name.removesuffix(REFINED)
+        start = "source_only" if start == "source" else start
+        return seconds[start] + _upstream_seconds(start, seconds)
     gan, _ = parse_method(name)
     return seconds["source_only"] + (seconds[f"translate@{gan}"] if gan else 0.0)
 

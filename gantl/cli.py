@@ -49,6 +49,7 @@ STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported o
     "oracle": ("pretrain", "oracle"),
     "translate": ("translate", "translate"),
     "adapt": ("adapt", "adapt"),
+    "refine": ("refine", "refine"),
     "evaluate": ("evaluate", "evaluate"),
 }
 
@@ -59,6 +60,7 @@ class StageName(StrEnum):
     oracle = "oracle"
     translate = "translate"
     adapt = "adapt"
+    refine = "refine"
     evaluate = "evaluate"
 
 
@@ -74,7 +76,7 @@ def stage(
         str | None,
         typer.Option(
             help="Method of the adapt stage: dann, adda, cdan, or <gan>+<method> "
-            "(e.g. cyclegan+adda)."
+            "(e.g. cyclegan+adda); of the refine stage: the model to refine (or source)."
         ),
     ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
@@ -94,10 +96,11 @@ def stage(
             )
         module, function = STAGE_FUNCTIONS[name.value]
         run_stage = getattr(importlib.import_module(f"gantl.stages.{module}"), function)
-        if name is StageName.adapt:
+        if name in (StageName.adapt, StageName.refine):
             if method is None:
                 raise ConfigError(
-                    "gantl stage adapt needs --method (e.g. dann, adda, cdan, cyclegan+adda)"
+                    f"gantl stage {name.value} needs --method (e.g. dann, adda, cdan, "
+                    "cyclegan+adda; for refine also source)"
                 )
             result = run_stage(params, method)
         else:

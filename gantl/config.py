@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from gantl.data.spec_syntax import parse_spec
@@ -278,6 +279,42 @@ class TranslateConfig(_Section):
     grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
 
 
+class RefineConfig(_Section):
+    """Target self-training from an adapted model (SHOT, Liang et al. 2020): refine@<model>."""
+
+    # models/ folders to refine, each a stage refine@<folder> writing models/<folder>+refine:
+    # "source" (the source-only model), or an adapted model (dann, adda, cdan, cyclegan+adda…)
+    methods: list[str] = []
+    epochs: int = Field(30, gt=0)  # passes over the target train split
+    batch_size: int = Field(64, gt=0)  # target images per step
+    lr: float = Field(0.01, gt=0)  # SGD, as SHOT's digit runs; annealed like DANN's
+    lr_alpha: float = Field(10.0, ge=0)
+    lr_beta: float = Field(0.75, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    beta: float = Field(0.3, ge=0)  # weight of the pseudo-label loss (SHOT's digits: 0.3)
+    augment: bool = True  # warp target batches: pseudo-labels then do not lock in their errors
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+
+    @field_validator("methods")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("must not repeat a model")
+        for name in v:
+            if name != "source":
+                try:
+                    parse_method(name)
+                except ConfigError as exc:
+                    raise ValueError(f"{exc} (or 'source' for the source-only model)") from None
+        return v
+
+
+REFINED = "+refine"  # suffix of a refined model's name: "dann+refine"
+
+
 class Params(_Section):
     """The whole of params.yaml: one section per stage, each validated as written."""
 
@@ -291,6 +328,7 @@ class Params(_Section):
     dann: DannConfig
     adda: AddaConfig
     cdan: CdanConfig
+    refine: RefineConfig
     translate: TranslateConfig
     cyclegan: CycleGanConfig
     stargan: StarGanConfig
@@ -302,9 +340,24 @@ class Params(_Section):
         return [f"{self.translate.gan}+{m}" for m in self.adapt.pixel_methods]
 
     @property
+    def refined_models(self) -> list[str]:
+        """Names (and models/ folders) of the refined models: "dann+refine", "source+refine"."""
+        return [f"{m}{REFINED}" for m in self.refine.methods]
+
+    @property
     def adapted_models(self) -> list[str]:
-        """Every model an adapt stage makes, in report order."""
-        return [*self.adapt.methods, *self.pixel_models]
+        """Every model an adapt or refine stage makes, in report order."""
+        return [*self.adapt.methods, *self.pixel_models, *self.refined_models]
+
+    @model_validator(mode="after")
+    def _refined_models_exist(self) -> Params:
+        made = {"source", *self.adapt.methods, *self.pixel_models}
+        missing = [m for m in self.refine.methods if m not in made]
+        if missing:
+            raise ValueError(
+                f"refine.methods: {missing} are made by no stage; expected some of {sorted(made)}"
+            )
+        return self
 
 
 def _format(error: ValidationError, source: str) -> str:

@@ -117,6 +117,7 @@ adapt:
   {methods: [dann, adda], validator: neg_entropy, validation_samples: 200, pixel_methods: [adda]}
 dann: {epochs: 2, batch_size: 32}
 cdan: {epochs: 2, batch_size: 32}
+refine: {methods: [], epochs: 2, batch_size: 32}
 adda: {epochs: 2, batch_size: 32}
 translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4}
 cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
@@ -132,3 +133,28 @@ def two_domains(n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     for i, (r, c) in enumerate(torch.randint(2, 10, (n, 2), generator=g).tolist()):
         x[i, 0, r : r + 5, c : c + 5] = 1.0
     return x, -x.flip(0)
+
+
+@pytest.fixture(scope="session")
+def mnist_usps(shared_data):
+    """A small real MNIST → USPS subset at 28×28: source model, adaptation data, target test."""
+    from gantl.config import TrainConfig
+    from gantl.data.prepare import convert_images
+    from gantl.data.specs import load_domain
+    from gantl.methods.source_only import train_classifier
+    from gantl.models.classifier import Architecture
+    from gantl.training.data import AdaptationData
+
+    def tensors(split, n, offset=0):
+        x = convert_images(split.images[offset : offset + n], 28, 1)
+        x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return x, torch.from_numpy(split.labels[offset : offset + n])
+
+    mnist = load_domain("mnist:mnist", shared_data).splits["test"]
+    usps = load_domain("usps:usps/usps.h5", shared_data).splits
+    (x_s, y_s), (x_sv, y_sv) = tensors(mnist, 1500), tensors(mnist, 300, 1500)
+    (x_t, _), (x_tv, y_tv) = tensors(usps["train"], 1500), tensors(usps["train"], 300, 1500)
+    test = tensors(usps["test"], 2007)
+    cfg = TrainConfig(epochs=5, batch_size=64, lr=1e-3, device="cpu")
+    source = train_classifier(Architecture("lenet", 1, 28, 10), (x_s, y_s), (x_sv, y_sv), cfg).model
+    return source, AdaptationData(x_s, y_s, x_t, x_sv, y_sv, x_tv, y_tv), test

@@ -8,13 +8,12 @@ import math
 import pytest
 import torch
 
-from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, CdanConfig, DannConfig, TrainConfig
+from gantl.config import VALIDATORS, AdaptConfig, AddaConfig, CdanConfig, DannConfig
 from gantl.eval.metrics import accuracy, predict
 from gantl.eval.validators import VALIDATORS as VALIDATOR_FUNCS
 from gantl.methods.adda import adda_step, train_adda
 from gantl.methods.cdan import train_cdan
 from gantl.methods.dann import train_dann
-from gantl.methods.source_only import train_classifier
 from gantl.models.classifier import Architecture, Classifier
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
@@ -93,27 +92,6 @@ def test_adda_step_leaves_source_encoder_and_head_bitwise_untouched():
 
 
 SELECT = AdaptConfig(validator="neg_entropy", validation_samples=500)
-
-
-@pytest.fixture(scope="module")
-def mnist_usps(shared_data):
-    """A small real MNIST → USPS subset at 28×28: source model, adaptation data, target test."""
-    from gantl.data.prepare import convert_images
-    from gantl.data.specs import load_domain
-
-    def tensors(split, n, offset=0):
-        x = convert_images(split.images[offset : offset + n], 28, 1)
-        x = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return x, torch.from_numpy(split.labels[offset : offset + n])
-
-    mnist = load_domain("mnist:mnist", shared_data).splits["test"]
-    usps = load_domain("usps:usps/usps.h5", shared_data).splits
-    (x_s, y_s), (x_sv, y_sv) = tensors(mnist, 1500), tensors(mnist, 300, 1500)
-    (x_t, _), (x_tv, y_tv) = tensors(usps["train"], 1500), tensors(usps["train"], 300, 1500)
-    test = tensors(usps["test"], 2007)
-    cfg = TrainConfig(epochs=5, batch_size=64, lr=1e-3, device="cpu")
-    source = train_classifier(Architecture("lenet", 1, 28, 10), (x_s, y_s), (x_sv, y_sv), cfg).model
-    return source, AdaptationData(x_s, y_s, x_t, x_sv, y_sv, x_tv, y_tv), test
 
 
 @pytest.mark.parametrize("variant", ["grl", "alternating"])

@@ -20,14 +20,18 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     params["experiment"]["protocol"] = "tiny"
     (tmp_path / "configs" / "tiny.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "results" / "tiny.json"
-    methods = "source_only,dann,adda,cyclegan+adda"
+    methods = "source_only,dann,adda,cyclegan+adda,adda+refine"
     args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--methods", methods]
     args += ["--out", str(out), "--root", str(ROOT), "--threads", "1", "-q"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["protocol"] == "tiny" and record["seeds"] == [0, 1]
-    assert set(record["results"]) == {"source_only", "oracle", "dann", "adda", "cyclegan+adda"}
+    models = {"source_only", "oracle", "dann", "adda", "cyclegan+adda", "adda+refine"}
+    assert set(record["results"]) == models
+    assert record["params"]["refine"]["methods"] == ["adda"]
+    refined, adda = record["results"]["adda+refine"], record["results"]["adda"]
+    assert refined["seconds"] > adda["seconds"]  # a refined model counts the one it starts from
     assert set(record["translation"]["cyclegan"]) >= {"fid", "kid", "label_preservation"}
     assert record["stage_seconds"]["translate@cyclegan"] > 0
     for name, r in record["results"].items():
@@ -39,7 +43,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
         }
         assert len(r["target_acc_per_seed"]) == 2
         assert r["seconds"] > 0
-        if name in ("dann", "adda", "cyclegan+adda"):
+        if name in ("dann", "adda", "cyclegan+adda", "adda+refine"):
             assert 0 <= r["target_acc_upper_bound_mean"] <= 1
     assert record["commit"] is None or isinstance(record["commit"], str)
     markdown = out.with_suffix(".md").read_text()

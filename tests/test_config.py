@@ -85,6 +85,7 @@ def _every_section_bad_value() -> list[tuple[str, str, object]]:
         ("dann", "momentum", 1.0),
         ("adda", "beta1", -0.5),
         ("cdan", "randomized_dim", 0),
+        ("refine", "beta", -1.0),
         ("translate", "metrics_samples", 1),
         ("cyclegan", "gan_loss", "wgan"),
         ("stargan", "d_repeat", 0),
@@ -156,3 +157,19 @@ def test_missing_and_malformed_files(tmp_path):
     bad.write_text("experiment: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_refine_names_models_that_a_stage_makes():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["refine"]["methods"] = ["source", "adda", "cyclegan+adda"]
+    assert params_from_dict(raw).refined_models == [
+        "source+refine",
+        "adda+refine",
+        "cyclegan+adda+refine",
+    ]
+    raw["refine"]["methods"] = ["cdan"]  # a real method, but adapt.methods does not make it
+    with pytest.raises(ConfigError, match=r"refine\.methods: \['cdan'\] are made by no stage"):
+        params_from_dict(raw)
+    raw["refine"]["methods"] = ["coral"]
+    with pytest.raises(ConfigError, match=r"refine\.methods: .*unknown method 'coral'"):
+        params_from_dict(raw)

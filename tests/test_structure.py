@@ -27,6 +27,7 @@ STAGE_ROOTS = {
     "translate": ["gantl.stages.translate"],
     "adapt": ["gantl.stages.adapt", "gantl.methods.${item}"],
     "adapt_pixel": ["gantl.stages.adapt", "gantl.methods.${item}"],
+    "refine": ["gantl.stages.refine"],
     "evaluate": ["gantl.stages.evaluate"],
 }
 MAX_LINES = 60

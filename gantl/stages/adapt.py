@@ -24,12 +24,12 @@ from gantl.progress import progress_bar
 from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, ROLES, TRANSLATED, seed_dir, split_path
+from gantl.stages.picks import log_history, picks_metrics, save_picks
 from gantl.training.batches import balanced_steps, shuffled_steps
 from gantl.training.data import AdaptationData
-from gantl.training.selection import UPPER_BOUND, AdaptResult
+from gantl.training.selection import AdaptResult
 
 log = logging.getLogger("gantl")
-LOGGED = ("loss", "domain_acc", "target_val_acc")  # history keys worth a log line
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
     cfg = getattr(params, base)
     train = getattr(importlib.import_module(f"gantl.methods.{base}"), f"train_{base}")
     result: AdaptResult = train(source_model, run.data, cfg, params.adapt, seed, run.on_step)
-    _log_history(result, cfg.epochs)
+    log_history(f"adapt {run.method}", seed, result, cfg.epochs)
     record = manifest(
         stage=f"adapt@{run.method}",
         method=run.method,
@@ -110,21 +110,9 @@ def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
         seed=seed,
         device=result.device,
         seconds=result.seconds,
-        metrics={
-            "validator": result.validator,
-            "best_epoch": result.picks[result.validator],
-            "picks": result.picks,
-            "history": result.history,
-        },
+        metrics=picks_metrics(result),
     )
-    save_checkpoint(out / "selected", result.selected, record)
-    if result.upper_bound is not None:
-        bound = {**record["metrics"], "best_epoch": result.picks[UPPER_BOUND]}
-        save_checkpoint(out / "upper_bound", result.upper_bound, {**record, "metrics": bound})
-    log.info(
-        "adapt %s seed %d: %s picks epoch %d",
-        *(run.method, seed, result.validator, result.picks[result.validator]),
-    )
+    save_picks(result, record, out)
     return record
 
 
@@ -162,15 +150,3 @@ def _total_steps(params: Params, base: str, gan: str | None, data: AdaptationDat
         cfg = params.pretrain
         steps += seeds * cfg.epochs * shuffled_steps(len(data.x_s), cfg.batch_size)
     return steps
-
-
-def _log_history(result: AdaptResult, epochs: int) -> None:
-    for record in result.history:
-        if result.validator not in record:
-            continue  # an epoch between validations
-        logged = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(LOGGED))
-        log.info(
-            "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
-            *(record["epoch"], epochs, logged, result.validator, record[result.validator]),
-            record["seconds"],
-        )
