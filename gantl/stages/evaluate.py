@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from gantl.checkpoint import load_classifier
 from gantl.config import Params
@@ -43,7 +42,7 @@ from gantl.stages.paths import (
     upper_bound_dir,
 )
 from gantl.training.data import AdaptationData
-from gantl.training.selection import validator_scores
+from gantl.training.selection import features_and_logits, validator_scores
 
 log = logging.getLogger("gantl")
 SELECTION = {  # how each baseline's checkpoint was chosen, as the table prints it
@@ -146,7 +145,7 @@ def score_model(
     if name != "oracle":
         scores = validator_scores(model, test.adaptation, params.adapt, device, seed)
         row["validator_score"] = scores[params.adapt.validator]
-        f_s, f_t = _features(model, x_s, device), _features(model, x_t, device)
+        f_s, f_t = (features_and_logits(model, x, device)[0].numpy() for x in (x_s, x_t))
         row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
         logits_val = predict_logits(model, test.adaptation.x_t_val, cfg.batch_size, device)
         row |= prediction_spread(logits_val)  # target-val images, no labels
@@ -177,14 +176,6 @@ def _check_collapse(
             r["seed"]: collapse_reasons(r, baseline[r["seed"]], prior_top, limits)
             for r in rows[name]
         }
-
-
-def _features(model: torch.nn.Module, x: torch.Tensor, device: torch.device) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        return torch.cat(
-            [model.features(x[i : i + 512].to(device)).cpu() for i in range(0, len(x), 512)]
-        ).numpy()
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

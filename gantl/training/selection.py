@@ -32,7 +32,10 @@ def fit_rows(n: int, samples: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _features_and_logits(model: Classifier, x: torch.Tensor, device: torch.device):
+def features_and_logits(
+    model: Classifier, x: torch.Tensor, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """F(x) and C(F(x)) in batches of 512 on `device`, returned on the CPU (mode unchanged)."""
     feats, logits = [], []
     for i in range(0, len(x), 512):
         f = model.features(x[i : i + 512].to(device))
@@ -50,9 +53,9 @@ def validate(
     """
     was_training = model.training
     model.eval()
-    f_s_val, logits_s_val = _features_and_logits(model, data.x_s_val, device)
-    f_t, logits_t = _features_and_logits(model, data.x_t_val, device)
-    f_s_train, _ = _features_and_logits(model, data.x_s[rows], device)
+    f_s_val, logits_s_val = features_and_logits(model, data.x_s_val, device)
+    f_t, logits_t = features_and_logits(model, data.x_t_val, device)
+    f_s_train, _ = features_and_logits(model, data.x_s[rows], device)
     model.train(was_training)
     inputs = ValidationInputs(
         logits_s_val=logits_s_val,
