@@ -28,7 +28,6 @@ from gantl.io import atomic_path, write_json, write_text
 from gantl.profiles import apply_profile, load_profile
 from gantl.progress import STAGE_TIMES_ENV, is_quiet
 
-STAGE_RESULT_NAMES = {"pretrain": "source_only"}  # a stage's time, as the results name it
 DVC_CONFIG = "[core]\n    no_scm = True\n    analytics = false\n    check_update = false\n"
 
 PROTOCOL_DIR = Path("configs")
@@ -223,12 +222,14 @@ def _reproduce(
     seconds: dict[str, float] = {}
     for line in times.read_text().splitlines():
         record = json.loads(line)
-        name = STAGE_RESULT_NAMES.get(record["stage"], record["stage"])
-        if record["stage"] == "translate":
-            name = f"translate@{params.translate.gan}"
-        if record["stage"] == "refine":
-            name = f"{record['method']}{REFINED}"
-        seconds[record["method"] if record["stage"] == "adapt" else name] = record["seconds"]
+        stage, method = record["stage"], record["method"]
+        key = {  # a stage's time under the name of what it makes
+            "pretrain": "source_only",
+            "translate": f"translate@{params.translate.gan}",
+            "adapt": method,
+            "refine": f"{method}{REFINED}",
+        }.get(stage, stage)
+        seconds[key] = record["seconds"]
     return seconds
 
 
