@@ -21,12 +21,14 @@ from typing import Any
 
 import yaml
 
-from gantl.checkpoint import git_commit
+from gantl.checkpoint import git_commit, load_manifest
 from gantl.config import REFINED, Params, params_from_dict, parse_method, read_params_file
 from gantl.errors import ConfigError, GantlError
 from gantl.io import atomic_path, write_json, write_text
 from gantl.profiles import apply_profile, load_profile
 from gantl.progress import STAGE_TIMES_ENV, is_quiet
+from gantl.stages.paths import BASELINES, checkpoint_dir
+from gantl.training.selection import TRACED_TEST
 
 DVC_CONFIG = "[core]\n    no_scm = True\n    analytics = false\n    check_update = false\n"
 
@@ -62,22 +64,34 @@ def protocol_params(
     source: str | None = None,
     target: str | None = None,
     profile: str | None = None,
+    params_file: Path | None = None,
     base: Path = Path("params.yaml"),
     protocol_dir: Path = PROTOCOL_DIR,
 ) -> Params:
-    """The params of a named protocol (configs/<name>.yaml), or `base` with custom domains;
-    `profile` (a name in configs/profiles/ or an overlay file) is applied over them."""
+    """The params a bench runs: a named protocol (configs/<name>.yaml), a user's `params_file`,
+    or `base`; `source`/`target` replace the domains of the last two, and `profile` (a name in
+    configs/profiles/ or an overlay file) is applied over the result."""
+    if protocol is not None and params_file is not None:
+        raise ConfigError("bench: give --protocol or --params, not both")
     if protocol is not None:
         path = Path(protocol_dir) / f"{protocol}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in Path(protocol_dir).glob("*.yaml"))
             raise ConfigError(f"unknown protocol {protocol!r}: no {path}; expected one of {known}")
+        if source or target:
+            raise ConfigError(
+                "bench: --source/--target replace the domains of --params, not of a protocol"
+            )
+    elif params_file is not None:
+        path = Path(params_file)
     elif source and target:
         path = Path(base)
     else:
-        raise ConfigError("bench: give --protocol, or both --source and --target")
+        raise ConfigError("bench: give --protocol, --params FILE, or both --source and --target")
     raw = read_params_file(path)
-    if protocol is None:
+    if source or target:
+        if not (source and target):
+            raise ConfigError("bench: give both --source and --target")
         raw["experiment"] |= {"source": source, "target": target, "protocol": f"{source}→{target}"}
     if profile is not None:
         raw = apply_profile(raw, load_profile(profile))
@@ -105,6 +119,7 @@ def run_bench(
         scratch = Path(tmp)
         seconds = _reproduce(Path(root), scratch, params, targets, threads)
         summary = json.loads((scratch / "metrics" / "summary.json").read_text())
+        checkpoints = checkpoint_traces(scratch / "models", summary["results"], seeds)
         translation = {}
         if params.adapt.pixel_methods:
             gan = params.translate.gan
@@ -127,6 +142,7 @@ def run_bench(
         "notes": summary["notes"],
         "warnings": summary["warnings"],
         "results": results,
+        "checkpoints": checkpoints,
         "translation": translation,
         "published": PUBLISHED.get(summary["protocol"], {}),
         "stage_seconds": seconds,
@@ -134,6 +150,24 @@ def run_bench(
         "commit": git_commit(),
         "machine": _machine(threads),
     }
+
+
+def checkpoint_traces(
+    models: Path, results: dict[str, Any], seeds: list[int]
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """model → seed → every scored checkpoint's validator scores and target-test accuracy
+    (adapt.trace_test), read from the selected checkpoints' manifests."""
+    traces: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for name in results:
+        for seed in seeds:
+            directory = checkpoint_dir(models, name, seed)
+            if name in BASELINES or not (directory / "manifest.json").is_file():
+                continue
+            history = load_manifest(directory)["metrics"].get("history", [])
+            scored = [r for r in history if TRACED_TEST in r]
+            if scored:
+                traces.setdefault(name, {})[str(seed)] = scored
+    return traces
 
 
 def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, Any]:
@@ -187,6 +221,7 @@ def bench_params(
     raw["adapt"]["methods"] = [base for gan, base in adapted if not gan]
     raw["adapt"]["pixel_methods"] = [base for gan, base in adapted if gan]
     raw["refine"]["methods"] = refined
+    raw["adapt"]["trace_test"] = True  # every scored checkpoint's test accuracy: validators.md
     if gans:
         raw["translate"]["gan"] = gans[0]
     bench = params_from_dict(raw, "bench params")

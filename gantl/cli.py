@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gantl import progress, report
-from gantl.errors import ConfigError, GantlError
+from gantl.errors import ConfigError, DataError, GantlError
 
 app = typer.Typer(
     help="GAN-based transfer learning as a versioned, reproducible pipeline.",
@@ -223,6 +223,10 @@ def bench_digits(
         str | None,
         typer.Option(help="Overlay applied to the params: paper, or an overlay file."),
     ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option("--params", help="Bench your own params file (instead of --protocol)."),
+    ] = None,
     data_dir: DataDirOpt = None,
     root: Annotated[
         Path, typer.Option(help="The pipeline repo whose dvc.yaml the bench runs.")
@@ -240,7 +244,7 @@ def bench_digits(
     from gantl.bench import protocol_params, run_bench, write_bench
 
     try:
-        params = protocol_params(protocol, source, target, profile)
+        params = protocol_params(protocol, source, target, profile, params_file)
         record = run_bench(
             params,
             split_csv(methods),
@@ -256,6 +260,43 @@ def bench_digits(
     out_console = Console(width=160)
     out_console.print(markdown.read_text(), highlight=False)
     out_console.print(f"wrote {out} and {markdown}", highlight=False)
+
+
+@bench_app.command("validators")
+def bench_validators(
+    records: Annotated[
+        list[Path], typer.Argument(help="Bench result JSONs (benchmarks/results/*.json).")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Study JSON (a .md table is written beside it).")
+    ] = Path("benchmarks/results/validators.json"),
+    params_file: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Rank every validator by how well its scores follow target-test accuracy."""
+    from gantl.config import load_params
+    from gantl.eval.validator_study import best_validator, study, study_markdown
+    from gantl.io import write_json, write_text
+
+    try:
+        loaded = []
+        for path in records:
+            try:
+                loaded.append(json.loads(Path(path).read_text()))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise DataError(f"{path}: not a readable bench record: {exc}") from None
+        result = study(loaded)
+        if not result["protocols"]:
+            raise DataError(
+                "bench validators: no record holds checkpoint traces (rerun gantl bench digits)"
+            )
+        default = load_params(params_file).adapt.validator
+    except GantlError as exc:
+        raise fail(exc) from None
+    result |= {"default": default, "best": best_validator(result)}
+    write_json(out, result)
+    markdown = out.with_suffix(".md")
+    write_text(markdown, study_markdown(result, default))
+    Console(width=160).print(markdown.read_text(), highlight=False)
 
 
 @app.command()

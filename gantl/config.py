@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import reprlib
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -90,6 +90,18 @@ def _check_decay(v: int, info: ValidationInfo) -> int:
     return v
 
 
+AUGMENTATIONS = ("none", "affine", "strong")
+# a positive number of epochs, or auto: the section's `steps`, in epochs once the data are known
+Epochs = Annotated[int, Field(gt=0)] | Literal["auto"]
+
+
+def _check_augment(v: Any) -> Any:
+    """`true`/`false` (older params files) read as the affine warp or none."""
+    if isinstance(v, bool):
+        return "affine" if v else "none"
+    return v
+
+
 def _check_device(v: str) -> str:
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
         raise ValueError("must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'")
@@ -101,13 +113,22 @@ class TrainConfig(_Section):
 
     model: Literal["auto", "lenet", "dtn"] = "auto"  # auto: LeNet for 1 channel, DTN for 3 (ADDA)
     width: float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; the CPU recipes use 0.5
-    epochs: int = Field(10, gt=0)  # protocol files: 8 on a CPU; configs/profiles/paper.yaml: 100
+    epochs: Epochs = 10  # protocol files: 30 on a CPU; auto: `steps` optimisation steps
+    steps: int = Field(
+        1000, gt=0
+    )  # with epochs: auto, about this many batches (gantl.training.budget)
     batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
     lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
     weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
-    augment: bool = False  # random rotation/zoom/shift of training images (gantl.data.augment)
+    # none, affine (random rotation/zoom/shift) or strong (a wider warp plus per-image contrast,
+    # brightness, inversion and, for RGB, channel mixing): gantl.data.augment
+    augment: Literal[AUGMENTATIONS] = "none"
+    bottleneck: int = Field(0, ge=0)  # > 0: fc → BatchNorm1d of this size ends the encoder (SHOT)
+    head: Literal["linear", "weight_norm"] = "linear"  # weight_norm: SHOT's classifier head
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # SHOT's source training uses 0.1
     device: str = "auto"  # auto: CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
 
+    _augment = field_validator("augment", mode="before")(_check_augment)
     _device = field_validator("device")(_check_device)
 
 
@@ -141,6 +162,9 @@ class AdaptConfig(_Section):
     validate_every: int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
     pixel_methods: list[PixelMethod] = []  # adapt@<translate.gan>+<m>: trained on translated source
     pixel_source: Literal["translated", "both"] = "translated"  # or original + translated images
+    # record target-test accuracy beside the validators at every scored checkpoint, for
+    # validator studies (gantl bench); it is never read by any choice
+    trace_test: bool = False
 
     @field_validator("methods", "pixel_methods")
     @classmethod
@@ -155,7 +179,8 @@ class DannConfig(_Section):
 
     variant: Literal["grl", "alternating"] = "grl"  # GRL: one backward pass; alternating: D then F
     init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
-    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
+    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
     batch_size: int = Field(64, gt=0)  # per domain: each step sees 64 source + 64 target images
     lr: float = Field(0.01, gt=0)  # μ0 of the annealing μ_p = μ0 / (1 + α p)^β
     lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
@@ -173,7 +198,8 @@ class DannConfig(_Section):
 class AddaConfig(_Section):
     """ADDA (Tzeng et al. 2017): F_s and C frozen, F_t trained against a domain discriminator."""
 
-    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
+    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
     batch_size: int = Field(64, gt=0)  # per domain
     lr: float = Field(2e-4, gt=0)  # target encoder, Adam (the paper's setting)
     disc_lr: float = Field(2e-4, gt=0)  # discriminator, Adam
@@ -191,7 +217,8 @@ class CdanConfig(_Section):
     """
 
     init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
-    epochs: int = Field(20, gt=0)  # one epoch = one pass over the larger domain's train split
+    epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
+    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
     batch_size: int = Field(64, gt=0)  # per domain; the official digit script's 64
     lr: float = Field(0.01, gt=0)  # μ0 of μ_p = μ0 / (1 + α p)^β; DANN's and the official 0.01
     lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
@@ -285,7 +312,8 @@ class RefineConfig(_Section):
     # models/ folders to refine, each a stage refine@<folder> writing models/<folder>+refine:
     # "source" (the source-only model), or an adapted model (dann, adda, cdan, cyclegan+adda…)
     methods: list[str] = []
-    epochs: int = Field(30, gt=0)  # passes over the target train split
+    epochs: Epochs = 30  # passes over the target train split; or auto
+    steps: int = Field(1000, gt=0)  # with epochs: auto, about this many steps
     batch_size: int = Field(64, gt=0)  # target images per step
     lr: float = Field(0.01, gt=0)  # SGD, as SHOT's digit runs; annealed like DANN's
     lr_alpha: float = Field(10.0, ge=0)
@@ -293,8 +321,12 @@ class RefineConfig(_Section):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     beta: float = Field(0.3, ge=0)  # weight of the pseudo-label loss (SHOT's digits: 0.3)
-    augment: bool = True  # warp target batches: pseudo-labels then do not lock in their errors
+    # warp target batches (affine, or strong: gantl.data.augment) while pseudo-labels come
+    # from clean images: they then do not lock in their own errors
+    augment: Literal[AUGMENTATIONS] = "affine"
     device: str = "auto"
+
+    _augment = field_validator("augment", mode="before")(_check_augment)
 
     _device = field_validator("device")(_check_device)
 

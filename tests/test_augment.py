@@ -35,3 +35,27 @@ def test_same_seed_same_warps_and_each_image_its_own():
     assert torch.equal(a, b)
     assert not torch.allclose(a[0], a[1])
     assert a.shape == x.shape
+
+
+def test_photometric_contrast_brightness_and_inversion_by_hand():
+    from gantl.data.augment import random_photometric
+
+    x = torch.linspace(-0.5, 0.5, 16).view(1, 1, 4, 4).repeat(5, 1, 1, 1)
+    out = random_photometric(x, torch.Generator().manual_seed(2), invert=0.5)
+    u = torch.rand(5, 4, generator=torch.Generator().manual_seed(2))
+    contrast, brightness = 1 + 0.4 * (2 * u[:, 0] - 1), 0.25 * (2 * u[:, 1] - 1)
+    sign = torch.where(u[:, 2] < 0.5, -1.0, 1.0)
+    expected = sign.view(5, 1, 1, 1) * (x * contrast.view(5, 1, 1, 1) + brightness.view(5, 1, 1, 1))
+    torch.testing.assert_close(out, expected.clamp(-1, 1))
+
+
+def test_strong_augmentation_keeps_shape_and_range_and_mixes_rgb_channels():
+    from gantl.data.augment import augment_batch
+
+    x = torch.rand(32, 3, 16, 16) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    out = augment_batch(x, "strong", g)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(augment_batch(x, "none", g), x)
+    again = augment_batch(x, "strong", torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)

@@ -50,6 +50,21 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     assert "gantl (validator-selected)" in markdown and "upper bound" in markdown
     assert not (tmp_path / "models").exists()  # the bench works in a scratch dir
     assert record["stage_seconds"].keys() >= {"prepare", "source_only", "oracle", "evaluate"}
+    # every scored checkpoint of every adapted run carries its test accuracy for the study
+    assert set(record["checkpoints"]) == models - {"source_only", "oracle"}
+    for seeds in record["checkpoints"].values():
+        assert set(seeds) == {"0", "1"}
+        for trace in seeds.values():
+            assert all(0 <= r["target_test_acc"] <= 1 and "neg_entropy" in r for r in trace)
+    study = tmp_path / "results" / "validators.json"
+    (tmp_path / "params.yaml").write_text(TINY_PARAMS)
+    result = runner.invoke(app, ["bench", "validators", str(out), "--out", str(study)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(study.read_text())
+    rows = figures["protocols"]["tiny"]
+    assert rows["neg_entropy"]["runs"] == 2 * 5 and figures["default"] == "neg_entropy"
+    assert all(r["gap"] >= 0 for r in rows.values())  # nothing beats the best checkpoint
+    assert "## tiny" in study.with_suffix(".md").read_text()
 
 
 def test_bench_rejects_unknown_protocol_and_method(tmp_path, monkeypatch):
@@ -62,3 +77,19 @@ def test_bench_rejects_unknown_protocol_and_method(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "unknown method(s) ['coral']" in result.output
     result = runner.invoke(app, ["bench", "digits", "--protocol", "tiny", "--seeds", "a,b"])
     assert result.exit_code == 2 and "--seeds" in result.output
+    both = ["bench", "digits", "--protocol", "tiny", "--params", "configs/tiny.yaml"]
+    result = runner.invoke(app, both)
+    assert result.exit_code == 2 and "--protocol or --params, not both" in result.output
+    result = runner.invoke(app, ["bench", "validators", "configs/tiny.yaml"])
+    assert result.exit_code == 2 and "no record holds checkpoint traces" in result.output
+
+
+def test_bench_params_file_with_custom_domains(tmp_path):
+    from gantl.bench import protocol_params
+
+    path = tmp_path / "mine.yaml"
+    path.write_text(TINY_PARAMS)
+    params = protocol_params(None, params_file=path)
+    assert params.experiment.source == yaml.safe_load(TINY_PARAMS)["experiment"]["source"]
+    params = protocol_params(None, "bundled:digits", "synthetic:mnistm", params_file=path)
+    assert params.experiment.protocol == "bundled:digits→synthetic:mnistm"

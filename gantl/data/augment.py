@@ -45,3 +45,45 @@ def random_affine(
     ).to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_photometric(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    contrast: float = 0.4,
+    brightness: float = 0.25,
+    invert: float = 0.5,
+) -> torch.Tensor:
+    """x (N×C×H×W in [-1, 1]) with a random contrast, brightness and polarity per image, and for
+    RGB a random channel order and gain, so colour and ink/paper polarity stop being cues.
+
+    Shifts between digit and photo domains are largely photometric (MNIST-M's coloured
+    backgrounds, scanned ink, inverted scans); a source classifier that has seen such changes
+    depends on shape instead.
+    """
+    n, c = x.shape[:2]
+    if n == 0:
+        return x
+    u = torch.rand(n, 3 + c, generator=generator).to(x.device, x.dtype)
+    view = (n, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * (1 + contrast * (2 * u[:, 0] - 1)).view(view) + mean
+    x = x + (brightness * (2 * u[:, 1] - 1)).view(view)
+    x = torch.where((u[:, 2] < invert).view(view), -x, x)
+    if c > 1:
+        order = torch.argsort(torch.rand(n, c, generator=generator), dim=1).to(x.device)
+        x = torch.gather(x, 1, order[:, :, None, None].expand_as(x))
+        x = x * (0.7 + 0.6 * u[:, 3:]).view(n, c, 1, 1)
+    return x.clamp(-1, 1)
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """The named augmentation of params (`none`, `affine`, `strong`) applied to one batch."""
+    if kind == "none":
+        return x
+    if kind == "affine":
+        return random_affine(x, generator)
+    if kind == "strong":
+        x = random_affine(x, generator, degrees=15.0, translate=0.15, scale=(0.75, 1.3))
+        return random_photometric(x, generator)
+    raise ValueError(f"unknown augmentation {kind!r}; expected one of none, affine, strong")

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from gantl.config import AdaptConfig, RefineConfig
-from gantl.data.augment import random_affine
+from gantl.data.augment import augment_batch
 from gantl.models.classifier import Classifier
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import shuffled_batches, shuffled_steps
@@ -127,9 +127,7 @@ def train_refine(
         for i, idx in enumerate(shuffled_batches(len(data.x_t), cfg.batch_size, generator)):
             p = ((epoch - 1) * steps + i) / (cfg.epochs * steps)
             set_lr(optimizer, annealed_lr(p, cfg.lr, cfg.lr_alpha, cfg.lr_beta))
-            x_t = data.x_t[idx]
-            if cfg.augment:
-                x_t = random_affine(x_t, generator)
+            x_t = augment_batch(data.x_t[idx], cfg.augment, generator)
             meter.add(
                 refine_step(model, optimizer, x_t.to(device), pseudo[idx].to(device), cfg.beta)
             )

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from gantl.config import TrainConfig
-from gantl.data.augment import random_affine
+from gantl.data.augment import augment_batch
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Architecture, Classifier
 from gantl.runtime import resolve_device, seed_everything
@@ -79,12 +79,11 @@ def train_classifier(
         for idx in shuffled_batches(len(x_train), cfg.batch_size, generator):
             # 1. prepare batch
             x, y = x_train[idx], y_train[idx]
-            if cfg.augment:
-                x = random_affine(x, generator)
-            x, y = x.to(device), y.to(device)
+            x = augment_batch(x, cfg.augment, generator).to(device)
+            y = y.to(device)
             # 2. update F and C
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

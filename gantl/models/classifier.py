@@ -3,6 +3,11 @@
 The record (`Architecture`) is stored in every checkpoint manifest, so a checkpoint can be
 rebuilt without the params that made it. Adaptation methods reuse `encoder` and `head`
 separately (ADDA trains a new target encoder against a frozen head).
+
+SHOT's recipe (Liang et al. 2020, `network.py`) is two options of the record: a bottleneck
+(fc → BatchNorm, no ReLU) that ends the encoder, so every method aligns and self-trains the
+normalised `bottleneck`-d features; and a weight-normalised head, whose per-class norm g_k is
+learned apart from the direction v_k/‖v_k‖, so no class wins by the length of its weights.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class Architecture:
     image_size: int
     num_classes: int
     width: float = 1.0  # DTN channel multiplier
+    bottleneck: int = 0  # > 0: fc(bottleneck) → BatchNorm1d ends the encoder
+    head: Literal["linear", "weight_norm"] = "linear"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -42,17 +49,44 @@ def choose_model(requested: str, in_channels: int) -> ModelName:
     return requested  # type: ignore[return-value]
 
 
+class BottleneckEncoder(nn.Module):
+    """backbone → fc(dim) → BatchNorm1d: SHOT's `feat_bootleneck` of type "bn"."""
+
+    def __init__(self, backbone: nn.Module, dim: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.bottleneck = nn.Sequential(nn.Linear(backbone.out_features, dim), nn.BatchNorm1d(dim))
+        self.out_features = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bottleneck(self.backbone(x))
+
+
+def build_encoder(arch: Architecture) -> nn.Module:
+    """F for `arch`: LeNet or DTN, ending in the bottleneck when the record asks for one."""
+    if arch.name == "lenet":
+        encoder: nn.Module = LeNetEncoder(arch.in_channels, arch.image_size)
+    else:
+        encoder = DTNEncoder(arch.in_channels, arch.image_size, width=arch.width)
+    return BottleneckEncoder(encoder, arch.bottleneck) if arch.bottleneck > 0 else encoder
+
+
+def build_head(arch: Architecture, in_features: int) -> nn.Module:
+    """C: a linear layer, weight-normalised (w_k = g_k v_k / ‖v_k‖) when the record says so."""
+    head = nn.Linear(in_features, arch.num_classes)
+    if arch.head == "weight_norm":
+        head = nn.utils.parametrizations.weight_norm(head, name="weight", dim=0)
+    return head
+
+
 class Classifier(nn.Module):
     """logits = C(F(x)); `features` exposes F(x) for adaptation and analysis."""
 
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
-        if arch.name == "lenet":
-            self.encoder: nn.Module = LeNetEncoder(arch.in_channels, arch.image_size)
-        else:
-            self.encoder = DTNEncoder(arch.in_channels, arch.image_size, width=arch.width)
-        self.head = nn.Linear(self.encoder.out_features, arch.num_classes)
+        self.encoder: nn.Module = build_encoder(arch)
+        self.head = build_head(arch, self.encoder.out_features)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)

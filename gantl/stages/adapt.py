@@ -26,6 +26,7 @@ from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, ROLES, TRANSLATED, seed_dir, split_path
 from gantl.stages.picks import log_history, picks_metrics, save_picks
 from gantl.training.batches import balanced_steps, shuffled_steps
+from gantl.training.budget import resolve_epochs
 from gantl.training.data import AdaptationData
 from gantl.training.selection import AdaptResult
 
@@ -59,7 +60,9 @@ def adapt(
         prepared,
         translated=Path(translated) / gan if gan else None,
         mix=params.adapt.pixel_source == "both",
+        with_target_test=params.adapt.trace_test,
     )
+    params = _resolved(params, base, gan, data)
     paths = {
         f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")
     }
@@ -137,6 +140,19 @@ def _save_pixel_classifier(run: AdaptRun, trained: TrainResult, seed: int, out: 
     )
     save_checkpoint(out / "selected", trained.model, record)
     return record
+
+
+def _resolved(params: Params, base: str, gan: str | None, data: AdaptationData) -> Params:
+    """`params` with the `epochs: auto` of the sections this run trains turned into epochs."""
+    update = {}
+    if base != "source_only":
+        cfg = getattr(params, base)
+        sizes = (len(data.x_s), len(data.x_t))
+        update[base] = resolve_epochs(cfg, balanced_steps(sizes, cfg.batch_size))
+    if gan:
+        cfg = params.pretrain
+        update["pretrain"] = resolve_epochs(cfg, shuffled_steps(len(data.x_s), cfg.batch_size))
+    return params.model_copy(update=update)
 
 
 def _total_steps(params: Params, base: str, gan: str | None, data: AdaptationData) -> int:

@@ -16,11 +16,13 @@ def load_adaptation_data(
     with_target_val_labels: bool = True,
     translated: Path | None = None,
     mix: bool = False,
+    with_target_test: bool = False,
 ) -> AdaptationData:
     """Source train/val with labels, target train without, target val (labels: upper bound).
 
     With `translated` (data/translated/<gan>), the source splits are the translated ones, or,
-    with `mix`, the original and translated images together.
+    with `mix`, the original and translated images together. `with_target_test` adds the
+    labelled target test split for `adapt.trace_test` (recorded, never used for a choice).
     """
     source_dirs = [Path(prepared) / "source"]
     if translated is not None:
@@ -33,6 +35,8 @@ def load_adaptation_data(
     x_s_val, y_s_val = (torch.cat(t) for t in zip(*parts["val"], strict=True))
     t_train, t_val = (read_split(split_path(prepared, "target", s)) for s in ("train", "val"))
     x_t_val, y_t_val = t_val.tensors()
+    test = read_split(split_path(prepared, "target", "test")) if with_target_test else None
+    x_t_test, y_t_test = test.tensors() if test is not None and test.has_labels else (None, None)
     return AdaptationData(
         x_s=x_s,
         y_s=y_s,
@@ -41,4 +45,6 @@ def load_adaptation_data(
         y_s_val=y_s_val,
         x_t_val=x_t_val,
         y_t_val=y_t_val if with_target_val_labels and t_val.has_labels else None,
+        x_t_test=x_t_test,
+        y_t_test=y_t_test,
     )

@@ -21,6 +21,7 @@ from gantl.progress import progress_bar
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, seed_dir, split_path
 from gantl.training.batches import shuffled_steps
+from gantl.training.budget import resolve_epochs
 
 log = logging.getLogger("gantl")
 
@@ -37,6 +38,20 @@ def oracle(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "orac
     return train_stage("oracle", "target", params.oracle, seeds, prepared, out)
 
 
+def architecture(cfg: TrainConfig, meta: dict[str, Any]) -> Architecture:
+    """The network `cfg` asks for, sized to a split's images and classes."""
+    h, _, c = meta["shape"]
+    return Architecture(
+        name=choose_model(cfg.model, c),
+        in_channels=c,
+        image_size=h,
+        num_classes=len(meta["class_names"]),
+        width=cfg.width,
+        bottleneck=cfg.bottleneck,
+        head=cfg.head,
+    )
+
+
 def train_stage(
     stage: str, role: str, cfg: TrainConfig, seeds: list[int], prepared: Path, out: Path
 ) -> dict[int, dict[str, Any]]:
@@ -48,14 +63,8 @@ def train_stage(
             f"{paths['train']}: {stage} trains on {role} labels, but this {role} domain "
             f"({train.meta['spec']}) is unlabelled"
         )
-    h, _, c = train.meta["shape"]
-    arch = Architecture(
-        name=choose_model(cfg.model, c),
-        in_channels=c,
-        image_size=h,
-        num_classes=len(train.meta["class_names"]),
-        width=cfg.width,
-    )
+    cfg = resolve_epochs(cfg, shuffled_steps(len(train), cfg.batch_size))
+    arch = architecture(cfg, train.meta)
     log.info(
         "%s: %s on %d %s images (%s)", stage, arch.name, len(train), role, train.meta["domain"]
     )

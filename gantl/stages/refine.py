@@ -28,15 +28,16 @@ from gantl.stages.paths import (
 )
 from gantl.stages.picks import log_history, picks_metrics, save_picks
 from gantl.training.batches import shuffled_steps
+from gantl.training.budget import resolve_epochs
 
 
 def refine(
     params: Params, model: str, prepared: Path = PREPARED, models: Path = MODELS
 ) -> dict[int, dict[str, Any]]:
     """Self-train each seed's `model` on the target; write models/<model>+refine/."""
-    cfg = params.refine
     name = next((n for n, folder in BASELINES.items() if folder == model), model)
-    data = load_adaptation_data(prepared)
+    data = load_adaptation_data(prepared, with_target_test=params.adapt.trace_test)
+    cfg = resolve_epochs(params.refine, shuffled_steps(len(data.x_t), params.refine.batch_size))
     paths = {
         f"{r}/{s}.parquet": split_path(prepared, r, s) for r in ROLES for s in ("train", "val")
     }

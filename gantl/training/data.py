@@ -18,3 +18,7 @@ class AdaptationData:
     y_s_val: torch.Tensor
     x_t_val: torch.Tensor
     y_t_val: torch.Tensor | None  # only for the upper-bound pick
+    # target test, only with adapt.trace_test: scored into the history for validator studies,
+    # never offered to the picker, so no choice ever reads it
+    x_t_test: torch.Tensor | None = None
+    y_t_test: torch.Tensor | None = None

@@ -24,6 +24,7 @@ from gantl.models.classifier import Classifier
 from gantl.training.data import AdaptationData
 
 UPPER_BOUND = "target_val_acc"  # the one "validator" that reads target labels
+TRACED_TEST = "target_test_acc"  # adapt.trace_test: recorded in the history, never a choice
 
 
 def fit_rows(n: int, samples: int, seed: int) -> torch.Tensor:
@@ -138,9 +139,18 @@ class KeepBest:
         if epoch % self.adapt.validate_every == 0 or epoch == self.epochs:
             scores = validator_scores(model, self.data, self.adapt, self.device, self.seed)
             self.picker.offer(epoch, scores, model)
+            if self.data.y_t_test is not None:  # recorded after the offer: never a choice
+                scores = scores | {TRACED_TEST: self._test_accuracy(model)}
         seconds = time.perf_counter() - self._epoch_start
         self.history.append({"epoch": epoch, **losses, **scores, "seconds": seconds})
         self._epoch_start = time.perf_counter()
+
+    def _test_accuracy(self, model: Classifier) -> float:
+        was_training = model.training
+        model.eval()
+        _, logits = features_and_logits(model, self.data.x_t_test, self.device)
+        model.train(was_training)
+        return accuracy(self.data.y_t_test, logits.argmax(1))
 
     def result(self, model: Classifier) -> AdaptResult:
         final = model.cpu()
