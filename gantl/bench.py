@@ -65,7 +65,7 @@ def protocol_params(
     target: str | None = None,
     profile: str | None = None,
     params_file: Path | None = None,
-    base: Path = Path("params.yaml"),
+    base: Path = PROTOCOL_DIR / "custom.yaml",
     protocol_dir: Path = PROTOCOL_DIR,
 ) -> Params:
     """The params a bench runs: a named protocol (configs/<name>.yaml), a user's `params_file`,

@@ -262,6 +262,52 @@ def bench_digits(
     out_console.print(f"wrote {out} and {markdown}", highlight=False)
 
 
+@bench_app.command("shifts")
+def bench_shifts(
+    params_file: Annotated[
+        Path, typer.Option("--params", help="The params every shift runs (a custom pair's).")
+    ] = Path("configs/custom.yaml"),
+    base: Annotated[
+        str, typer.Option(help="The domain the shifted targets are made from.")
+    ] = "usps:usps/usps.h5",
+    shifts: Annotated[
+        str, typer.Option(help="Comma-separated shifts (gantl.data.shifts).")
+    ] = "invert,rotate,contrast_noise,thick_blur,shrink_shift",
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods.")
+    ] = "source_only,dann,adda,cdan,dann+refine",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
+    data_dir: DataDirOpt = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Results JSON (a .md table is written beside it).")
+    ] = Path("benchmarks/results/shifts.json"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Shifted copies of a domain as targets: does the recipe (and the guard) carry over?"""
+    progress.configure(quiet)
+    from gantl.bench import protocol_params
+    from gantl.bench_shifts import run_shifts, write_shifts
+
+    try:
+        params = protocol_params(None, params_file=params_file)
+        suite = run_shifts(
+            params,
+            base,
+            split_csv(shifts),
+            split_csv(methods),
+            parse_seeds(seeds),
+            data_dir,
+            threads=threads,
+        )
+    except GantlError as exc:
+        raise fail(exc) from None
+    markdown = write_shifts(suite, out)
+    Console(width=160).print(markdown.read_text(), highlight=False)
+
+
 @bench_app.command("validators")
 def bench_validators(
     records: Annotated[

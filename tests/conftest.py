@@ -111,11 +111,13 @@ prepare:
   val_fraction: 0.1
   holdout_fraction: 0.5
   seed: 0
-pretrain: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
+pretrain:
+  {model: auto, width: 0.25, epochs: auto, steps: 12, batch_size: 64, lr: 0.002, augment: strong,
+   bottleneck: 32, head: weight_norm, label_smoothing: 0.1}
 oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
 adapt:
   {methods: [dann, adda], validator: neg_entropy, validation_samples: 200, pixel_methods: [adda]}
-dann: {epochs: 2, batch_size: 32}
+dann: {epochs: auto, steps: 22, batch_size: 32}
 cdan: {epochs: 2, batch_size: 32}
 refine: {methods: [], epochs: 2, batch_size: 32}
 adda: {epochs: 2, batch_size: 32}

@@ -51,7 +51,11 @@ def test_paper_profile_applies_to_every_params_file(path):
 
 def test_repo_params_are_the_cpu_recipe():
     params = load_params(ROOT / "params.yaml")
-    assert (params.pretrain.epochs, params.pretrain.width) == (8, 0.5)
+    assert (params.pretrain.epochs, params.pretrain.steps, params.pretrain.width) == (
+        "auto",
+        560,
+        0.5,
+    )
     assert (params.cyclegan.epochs, params.cyclegan.decay_epochs, params.cyclegan.ngf) == (2, 1, 16)
 
 
