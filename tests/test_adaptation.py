@@ -72,6 +72,28 @@ def test_validate_every_scores_every_kth_and_the_last_epoch():
     assert set(result.picks.values()) <= {3, 6, 7}
 
 
+def test_traced_test_accuracy_is_recorded_but_never_picks_a_checkpoint():
+    from gantl.eval.metrics import accuracy, predict
+
+    torch.manual_seed(0)
+    model = Classifier(Architecture("lenet", 1, 16, 10))
+    x = torch.randn(40, 1, 16, 16)
+    y = torch.arange(40) % 10
+    data = AdaptationData(x, y, x + 1, x[:20], y[:20], x[20:] + 1, y[20:], x - 1, y)
+    adapt = AdaptConfig(validator="neg_entropy", validation_samples=20, validate_every=2)
+    keep = KeepBest(data, adapt, 3, torch.device("cpu"), 0)
+    for epoch in range(1, 4):
+        with torch.no_grad():
+            model.head.bias.add_(0.1)
+        keep.end_epoch(epoch, model, {"loss": 0.0})
+        if epoch in (2, 3):
+            expected = accuracy(y, predict(model, x - 1))
+            assert keep.history[-1]["target_test_acc"] == expected
+    assert "target_test_acc" not in keep.history[0]  # an epoch between validations
+    result = keep.result(model)
+    assert "target_test_acc" not in result.picks and "target_test_acc" not in keep.picker.best
+
+
 def test_adda_step_leaves_source_encoder_and_head_bitwise_untouched():
     torch.manual_seed(0)
     source = Classifier(Architecture("lenet", 1, 16, 10)).eval()

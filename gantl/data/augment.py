@@ -34,6 +34,18 @@ def random_affine(
     angle = (2 * u[:, 0] - 1) * math.radians(degrees)
     zoom = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     shift = (2 * u[:, 2:] - 1) * 2 * translate  # affine_grid's coordinates span [−1, 1]
+    return warp(x, angle, zoom, shift)
+
+
+def warp(
+    x: torch.Tensor,
+    angle: torch.Tensor,
+    zoom: torch.Tensor,
+    shift: torch.Tensor,
+    padding_mode: str = "border",
+) -> torch.Tensor:
+    """Each image of x rotated by `angle` (radians), zoomed by `zoom` and moved by `shift`
+    (N×2, in affine_grid's [−1, 1] units)."""
     # theta maps output coordinates to input ones: the inverse of "rotate, zoom, then shift".
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack(
@@ -44,7 +56,7 @@ def random_affine(
         1,
     ).to(device=x.device, dtype=x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
 
 def random_photometric(

@@ -22,24 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gantl.data.augment import warp
 from gantl.data.domain import RawDomain
 from gantl.io import atomic_path
 
 Shift = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # x N×1×S×S in [0, 1]
-
-
-def _warp(x: torch.Tensor, angle: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor):
-    """Rotate by `angle` (radians), scale by `zoom` and move by `shift` (in [−1, 1] units)."""
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [
-            torch.stack([cos, -sin, -(cos * shift[:, 0] - sin * shift[:, 1])], 1),
-            torch.stack([sin, cos, -(sin * shift[:, 0] + cos * shift[:, 1])], 1),
-        ],
-        1,
-    ).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def invert(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -50,7 +37,7 @@ def rotate(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     n = len(x)
     u = torch.rand(n, 2, generator=g)
     angle = torch.where(u[:, 1] < 0.5, -1.0, 1.0) * torch.deg2rad(30 + 20 * u[:, 0])
-    return _warp(x, angle, torch.ones(n), torch.zeros(n, 2))
+    return warp(x, angle, torch.ones(n), torch.zeros(n, 2), padding_mode="zeros")
 
 
 def contrast_noise(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -69,7 +56,7 @@ def thick_blur(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 def shrink_shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     n = len(x)
     shift = (2 * torch.rand(n, 2, generator=g) - 1) * 0.45
-    return _warp(x, torch.zeros(n), torch.full((n,), 0.5), shift)
+    return warp(x, torch.zeros(n), torch.full((n,), 0.5), shift, padding_mode="zeros")
 
 
 SHIFTS: dict[str, Shift] = {
