@@ -115,6 +115,7 @@ def run_bench(
     CPU threads (results depend on the thread count).
     """
     params, targets = bench_params(params, methods, seeds, data_dir)
+    commit = git_commit()  # the code the scratch copy is made from, not what is there later
     with tempfile.TemporaryDirectory(prefix="gantl-bench-", dir=workdir) as tmp:
         scratch = Path(tmp)
         seconds = _reproduce(Path(root), scratch, params, targets, threads)
@@ -147,7 +148,7 @@ def run_bench(
         "published": PUBLISHED.get(summary["protocol"], {}),
         "stage_seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 2),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": _machine(threads),
     }
 

@@ -12,7 +12,12 @@ import yaml
 
 from gantl.checkpoint import load_classifier, save_checkpoint
 from gantl.config import params_from_dict
-from gantl.eval.guard import CollapseLimits, collapse_reasons, prediction_spread
+from gantl.eval.guard import (
+    CollapseLimits,
+    collapse_reasons,
+    confident_agreement,
+    prediction_spread,
+)
 from gantl.stages.evaluate import evaluate
 from gantl.stages.paths import seed_dir
 from gantl.stages.prepare import prepare
@@ -54,7 +59,7 @@ def test_a_collapsed_model_is_never_recommended(tiny):
     source, _ = load_classifier(seed_dir(models / "source", 0))
     collapsed = copy.deepcopy(source)
     with torch.no_grad():  # every target image → class 0, very confidently
-        collapsed.head.weight.zero_()
+        collapsed.head.parametrizations.weight.original0.zero_()  # w = g v/‖v‖ with g = 0
         collapsed.head.bias.zero_()
         collapsed.head.bias[0] = 30.0
     _save_adapted(models, "adda", collapsed)
@@ -74,5 +79,49 @@ def test_a_collapsed_model_is_never_recommended(tiny):
     # … and the guard still never recommends it
     assert adda["collapsed"] and adda["top_class_share_mean"] == 1.0
     assert summary["recommended"] == "source_only" and summary["adaptation_failed"]
-    assert any(w.startswith("collapsed predictions: adda") for w in summary["warnings"])
+    assert any(w.startswith("collapsed or diverged predictions: adda") for w in summary["warnings"])
     assert "adaptation failed on this pair" in summary["warnings"][-1]
+
+
+def test_confident_agreement_by_hand():
+    source_logits = torch.tensor([[5.0, 0], [0, 4], [1, 0], [0, 0.5]])  # surest: rows 0, 1
+    assert confident_agreement(torch.tensor([0, 1, 1, 0]), source_logits, 0.5) == 1.0
+    assert confident_agreement(torch.tensor([1, 1, 0, 1]), source_logits, 0.5) == 0.5
+    assert confident_agreement(torch.tensor([1, 0, 0, 1]), source_logits, 0.5) == 0.0
+    spread = {"mean_pred_entropy": 1.0, "top_class_share": 0.5, "confident_agreement": 0.2}
+    reasons = collapse_reasons(spread, spread, 0.5, CollapseLimits())
+    assert len(reasons) == 1 and "classes swapped" in reasons[0]
+
+
+def test_a_model_with_swapped_classes_is_never_recommended(tiny):
+    """Spread over every class and more confident than source-only, but each class moved to
+    the next: only the agreement with source-only's surest predictions catches it."""
+    root, params = tiny
+    models = root / "models"
+    source, _ = load_classifier(seed_dir(models / "source", 0))
+    swapped = copy.deepcopy(source)
+    head = swapped.head
+    with torch.no_grad():  # class k's weights answer for class k + 1, and a little surer
+        g, v = head.parametrizations.weight.original0, head.parametrizations.weight.original1
+        g.copy_(1.3 * g.roll(1, 0))
+        v.copy_(v.roll(1, 0))
+        head.bias.copy_(1.3 * head.bias.roll(1, 0))
+    _save_adapted(models, "cdan", swapped)
+    summary = evaluate(
+        params,
+        root / "prepared",
+        models,
+        metrics=root / "metrics",
+        plots=root / "plots",
+        reports=root / "reports",
+        names=["source_only", "oracle", "cdan"],
+    )
+    cdan, source_only = summary["results"]["cdan"], summary["results"]["source_only"]
+    assert cdan["validator_score_mean"] > source_only["validator_score_mean"]
+    assert cdan["target_acc_mean"] < source_only["target_acc_mean"]
+    assert cdan["collapsed"] and cdan["confident_agreement_mean"] == 0.0
+    assert summary["recommended"] == "source_only" and summary["adaptation_failed"]
+    # its spread is source-only's own (the tiny source model already favours one class) …
+    assert cdan["top_class_share_mean"] == source_only["top_class_share_mean"]
+    # … so what tells it apart is the agreement
+    assert "classes swapped" in cdan["collapse"][0][-1]

@@ -54,7 +54,7 @@ def test_guard_never_recommends_a_collapsed_model_however_well_it_scores():
     assert recommended == "dann" and not failed
     assert results["adda"]["collapsed"] and not results["dann"]["collapsed"]
     assert warnings == [
-        "collapsed predictions: adda is never recommended (seed 1: one class takes 90%)"
+        "collapsed or diverged predictions: adda is never recommended (seed 1: one class takes 90%)"
     ]
 
 

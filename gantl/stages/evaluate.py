@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from gantl.checkpoint import load_classifier
 from gantl.config import Params
@@ -21,6 +22,7 @@ from gantl.errors import DataError
 from gantl.eval.guard import (
     CollapseLimits,
     collapse_reasons,
+    confident_agreement,
     guard,
     prediction_spread,
     prior_top_share,
@@ -85,9 +87,11 @@ def evaluate(
     names = names or ["source_only", "oracle", *params.adapted_models]
     results: dict[str, Any] = {}
     rows: dict[str, list[dict[str, Any]]] = {}
+    val_logits: dict[str, dict[int, torch.Tensor]] = {}
     for name in names:
         scored = [score_model(params, test, models, name, seed) for seed in seeds]
-        rows[name] = [row for row, _ in scored]
+        rows[name] = [row for row, _, _ in scored]
+        val_logits[name] = {row["seed"]: logits for row, _, logits in scored}
         _write_confusion(Path(plots) / "confusion" / f"{name}.csv", test.target, scored[0][1])
         results[name] = _aggregate(name, rows[name], validator)
         log.info(
@@ -95,7 +99,7 @@ def evaluate(
             *(name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds)),
         )
     adapted = [n for n in names if n not in BASELINES]
-    _check_collapse(params, test, rows, results, adapted)
+    _check_collapse(params, test, rows, results, adapted, val_logits)
     recommended, warnings, failed = guard(results, adapted, validator)
     for w in warnings:
         log.warning(w)
@@ -121,10 +125,10 @@ def evaluate(
 
 def score_model(
     params: Params, test: TestData, models: Path, name: str, seed: int
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, torch.Tensor | None]:
     """One model's seed: target accuracy (per class, confusion), source test accuracy, the
     validator's score and proxy A-distance, and the upper bound's accuracy where there is one;
-    and its target-test predictions."""
+    its target-test predictions; and its target-val logits (not for the oracle)."""
     cfg = params.evaluate
     device = resolve_device(cfg.device)
     x_t, y_t = test.target.tensors()
@@ -149,13 +153,15 @@ def score_model(
         row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
         logits_val = predict_logits(model, test.adaptation.x_t_val, cfg.batch_size, device)
         row |= prediction_spread(logits_val)  # target-val images, no labels
+    else:
+        logits_val = None
     bound_dir = upper_bound_dir(models, name, seed)
     if bound_dir is not None:
         bound, bound_manifest = load_classifier(bound_dir)
         y_bound = predict(bound.to(device), x_t, cfg.batch_size, device)
         row["target_acc_upper_bound"] = accuracy(y_t, y_bound)
         row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
-    return row, y_pred
+    return row, y_pred, logits_val
 
 
 def _check_collapse(
@@ -164,14 +170,29 @@ def _check_collapse(
     rows: dict[str, list[dict[str, Any]]],
     results: dict[str, Any],
     adapted: list[str],
+    val_logits: dict[str, dict[int, torch.Tensor]],
 ) -> None:
-    """Per seed, whether each adapted model's target-val predictions collapsed compared with
-    source-only's (gantl.eval.guard); recorded as results[name]["collapse"][seed]."""
+    """Per seed, whether each adapted model's target-val predictions collapsed, or diverged
+    from source-only's surest ones (gantl.eval.guard); recorded per row and as
+    results[name]["collapse"][seed]."""
     cfg = params.evaluate
-    limits = CollapseLimits(cfg.collapse_entropy_ratio, cfg.collapse_top_share)
+    limits = CollapseLimits(
+        cfg.collapse_entropy_ratio,
+        cfg.collapse_top_share,
+        cfg.confident_share,
+        cfg.min_confident_agreement,
+    )
     prior_top = prior_top_share(test.adaptation.y_s, len(test.target.meta["class_names"]))
     baseline = {r["seed"]: r for r in rows["source_only"]}
     for name in adapted:
+        for r in rows[name]:
+            source_logits = val_logits["source_only"][r["seed"]]
+            predictions = val_logits[name][r["seed"]].argmax(1)
+            r["confident_agreement"] = confident_agreement(
+                predictions, source_logits, limits.confident_share
+            )
+        agreement = [r["confident_agreement"] for r in rows[name]]
+        results[name]["confident_agreement_mean"] = sum(agreement) / len(agreement)
         results[name]["collapse"] = {
             r["seed"]: collapse_reasons(r, baseline[r["seed"]], prior_top, limits)
             for r in rows[name]
