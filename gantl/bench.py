@@ -320,7 +320,8 @@ def bench_markdown(record: dict[str, Any]) -> str:
         f"Target test accuracy (%), {n} seed(s) {record['seeds']}, "
         f"checkpoints chosen by the label-free validator `{record['validator']}`; "
         f"commit `{record['commit']}`, {record['machine']['processor']}, "
-        f"{record['total_seconds']:.0f} s in all.",
+        f"{record['total_seconds']:.0f} s in all. ★: the model recommended without target labels "
+        "(validator and collapse guard).",
         "",
         "| | " + " | ".join(methods) + " |",
         "|---|" + "---:|" * len(methods),
@@ -331,7 +332,8 @@ def bench_markdown(record: dict[str, Any]) -> str:
         if r is None or r.get(key) is None:
             return ""
         std = f" ± {100 * r['target_acc_std']:.1f}" if key == "target_acc_mean" and n > 1 else ""
-        return f"{100 * r[key]:.1f}{std}"
+        star = " ★" if key == "target_acc_mean" and m == record.get("recommended") else ""
+        return f"{100 * r[key]:.1f}{std}{star}"
 
     lines.append(
         "| gantl (validator-selected) | "

@@ -62,9 +62,9 @@ def study_protocol(traced: list[tuple[str, str, Trace]]) -> dict[str, dict[str, 
         chosen_acc = 100 * sum(chosen) / len(chosen)
         rows[name] = {
             "spearman": None if math.isnan(rho) else round(float(rho), 4),
-            "chosen_acc": round(chosen_acc, 2),
-            "upper_bound": round(upper, 2),
-            "gap": round(upper - chosen_acc, 2),
+            "chosen_acc": round(chosen_acc, 4),
+            "upper_bound": round(upper, 4),
+            "gap": round(upper - chosen_acc, 4),
             "runs": len(chosen),
             "checkpoints": len(scores),
         }
