@@ -10,6 +10,7 @@ recommendation ever falls below source-only.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ def run_shifts(
     data_dir: Path | None = None,
     workdir: Path | None = None,
     threads: int | None = None,
+    on_shift: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """One bench per shift of `base`, as target of `params.experiment.source`."""
+    """One bench per shift of `base`, as target of `params.experiment.source`; `on_shift` gets
+    the suite so far after each one (a long suite keeps what it has finished)."""
     unknown = sorted(set(shifts) - set(SHIFTS))
     if unknown:
         raise ConfigError(f"bench shifts: unknown shift(s) {unknown}; expected {sorted(SHIFTS)}")
     domain = load_domain(base, data_dir or params.experiment.data_dir, params.prepare.seed)
     records: dict[str, Any] = {}
+    suite = {"base": base, "source": params.experiment.source, "shifts": records}
     with tempfile.TemporaryDirectory(prefix="gantl-shifts-", dir=workdir) as tmp:
         for name in shifts:
             npz = write_shift(domain, name, Path(tmp) / f"{domain.name}-{name}.npz")
@@ -57,7 +61,9 @@ def run_shifts(
             )
             record["shift"] = {"name": name, "base": base, "description": describe(name)}
             records[name] = record
-    return {"base": base, "source": params.experiment.source, "shifts": records}
+            if on_shift is not None:
+                on_shift(suite)
+    return suite
 
 
 def guard_holds(record: dict[str, Any]) -> bool:

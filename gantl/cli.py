@@ -301,6 +301,7 @@ def bench_shifts(
             parse_seeds(seeds),
             data_dir,
             threads=threads,
+            on_shift=lambda suite: write_shifts(suite, out),
         )
     except GantlError as exc:
         raise fail(exc) from None

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -91,8 +92,16 @@ def _check_decay(v: int, info: ValidationInfo) -> int:
 
 
 AUGMENTATIONS = ("none", "affine", "strong")
+
+
+def _check_epochs(v: Any) -> Any:
+    if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+        return v
+    raise ValueError("must be a positive number of epochs or 'auto'")
+
+
 # a positive number of epochs, or auto: the section's `steps`, in epochs once the data are known
-Epochs = Annotated[int, Field(gt=0)] | Literal["auto"]
+Epochs = Annotated[int | Literal["auto"], BeforeValidator(_check_epochs)]
 
 
 def _check_augment(v: Any) -> Any:
@@ -161,7 +170,9 @@ class AdaptConfig(_Section):
     """Which adaptation methods run, and how their checkpoint is chosen without target labels."""
 
     methods: list[AdaptMethod] = ["dann", "adda"]  # each one is a DVC stage adapt@<method>
-    validator: Literal[VALIDATORS] = "neg_entropy"  # label-free choice (gantl.eval.validators)
+    # label-free choice (gantl.eval.validators); bnm: the smallest worst-case gap to the best
+    # checkpoint over the digit benchmarks (benchmarks/results/validators.md)
+    validator: Literal[VALIDATORS] = "bnm"
     validation_samples: int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
     validate_every: int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
     pixel_methods: list[PixelMethod] = []  # adapt@<translate.gan>+<m>: trained on translated source

@@ -62,7 +62,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     figures = json.loads(study.read_text())
     rows = figures["protocols"]["tiny"]
-    assert rows["neg_entropy"]["runs"] == 2 * 5 and figures["default"] == "neg_entropy"
+    assert rows["neg_entropy"]["runs"] == 2 * 4 and figures["default"] == "neg_entropy"
     assert all(r["gap"] >= 0 for r in rows.values())  # nothing beats the best checkpoint
     assert "## tiny" in study.with_suffix(".md").read_text()
 
@@ -81,6 +81,11 @@ def test_bench_rejects_unknown_protocol_and_method(tmp_path, monkeypatch):
     result = runner.invoke(app, both)
     assert result.exit_code == 2 and "--protocol or --params, not both" in result.output
     result = runner.invoke(app, ["bench", "validators", "configs/tiny.yaml"])
+    assert (
+        result.exit_code == 2 and "configs/tiny.yaml: not a readable bench record" in result.output
+    )
+    (tmp_path / "old.json").write_text(json.dumps({"protocol": "tiny", "results": {}}))
+    result = runner.invoke(app, ["bench", "validators", "old.json"])
     assert result.exit_code == 2 and "no record holds checkpoint traces" in result.output
 
 
@@ -91,5 +96,6 @@ def test_bench_params_file_with_custom_domains(tmp_path):
     path.write_text(TINY_PARAMS)
     params = protocol_params(None, params_file=path)
     assert params.experiment.source == yaml.safe_load(TINY_PARAMS)["experiment"]["source"]
-    params = protocol_params(None, "bundled:digits", "synthetic:mnistm", params_file=path)
-    assert params.experiment.protocol == "bundled:digits→synthetic:mnistm"
+    params = protocol_params(None, "bundled:mnist5k", "synthetic:mnistm", params_file=path)
+    assert params.experiment.protocol == "bundled:mnist5k→synthetic:mnistm"
+    assert params.pretrain == protocol_params(None, params_file=path).pretrain

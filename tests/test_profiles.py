@@ -114,11 +114,11 @@ def test_paper_profile_round_trip_keeps_comments_and_layout(params_copy):
 
 def test_changes_list_old_and_new_values(params_copy):
     changes = apply_profile_file(params_copy, "paper", REPO_PROFILES)
-    assert "pretrain.epochs: 8 → 100" in changes
+    assert "pretrain.epochs: auto → 100" in changes
     assert "pretrain.width: 0.5 → 1.0" in changes
     assert "cyclegan.n_blocks: 2 → 6" in changes
     assert "stargan.batch_size: 32 → 16" in changes
-    assert "cdan.epochs: 10 → 200" in changes
+    assert "cdan.epochs: auto → 200" in changes
     assert not any(c.startswith("cyclegan.batch_size") for c in changes)  # 64 either way
     assert len(changes) == 18
     # applying it again changes nothing and leaves the file alone
@@ -146,7 +146,10 @@ def test_custom_overlay_by_path_sets_lists_and_nulls(tmp_path, params_copy):
     ("text", "expected"),
     [
         ("cyclegan: {decay_epochs: 50}\n", "cyclegan.decay_epochs: must be at most epochs (2)"),
-        ("pretrain: {epochs: 0}\n", "pretrain.epochs: Input should be greater than 0"),
+        (
+            "pretrain: {epochs: 0}\n",
+            "pretrain.epochs: must be a positive number of epochs or 'auto'",
+        ),
         ("experiment: {source: 'mnsit:x'}\n", "unknown domain spec kind 'mnsit'"),
     ],
 )
@@ -180,8 +183,8 @@ def test_flow_style_params_file_and_file_mode(tmp_path):
     path.chmod(0o644)
     overlay = _overlay(tmp_path, "dann: {epochs: 5}\ncyclegan: {ngf: 8}\n")
     changes = apply_profile_file(path, str(overlay))
-    assert changes == ["dann.epochs: 2 → 5", "cyclegan.ngf: 4 → 8"]
-    assert "dann: {epochs: 5, batch_size: 32}" in path.read_text()
+    assert changes == ["dann.epochs: auto → 5", "cyclegan.ngf: 4 → 8"]
+    assert "dann: {epochs: 5, steps: 22, batch_size: 32}" in path.read_text()
     assert path.stat().st_mode & 0o777 == 0o644
     expected = apply_profile(yaml.safe_load(TINY_PARAMS), yaml.safe_load(overlay.read_text()))
     assert yaml.safe_load(path.read_text()) == expected

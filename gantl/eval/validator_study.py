@@ -88,13 +88,14 @@ def study(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def best_validator(result: dict[str, Any]) -> str | None:
-    """The label-free validator with the smallest worst-case gap across protocols."""
-    worst: dict[str, float] = {}
+    """The label-free validator with the smallest worst-case gap across protocols (ties: the
+    smaller mean gap)."""
+    gaps: dict[str, list[float]] = {}
     for rows in result["protocols"].values():
         for name, row in rows.items():
             if name != UPPER_BOUND:
-                worst[name] = max(worst.get(name, -math.inf), row["gap"])
-    return min(worst, key=lambda n: (worst[n], n)) if worst else None
+                gaps.setdefault(name, []).append(row["gap"])
+    return min(gaps, key=lambda n: (max(gaps[n]), sum(gaps[n]) / len(gaps[n]), n), default=None)
 
 
 def study_markdown(result: dict[str, Any], default: str) -> str:
