@@ -155,7 +155,7 @@ class EvaluateConfig(_Section):
     # … or it agrees with source-only on less than this share of the target-val images that
     # source-only is surest of (the `confident_share` of them with its highest confidence)
     confident_share: float = Field(0.25, gt=0, le=1)
-    min_confident_agreement: float = Field(0.5, ge=0, le=1)
+    min_confident_agreement: float = Field(0.8, ge=0, le=1)
 
     _device = field_validator("device")(_check_device)
 

@@ -17,8 +17,10 @@ Collapse is not the only silent failure: a model can spread its predictions over
 and still have swapped them (on a large shift, adversarial alignment may match the wrong
 clusters, and self-training then locks the swap in). Source-only's *most confident* target
 predictions are far more accurate than its average (MNIST → MNIST-M, seed 0: 57 % overall, 98 %
-on its surest quarter), and a model that adapted well keeps them (99–100 % agreement, every
-model of the digit benchmarks). So a model also fails the guard when
+on its surest quarter), and a model that adapted well keeps them: 87–100 % agreement for
+every adapted model measured on the digit benchmarks and the default run, against 73–75 % for
+a pixel-level model whose translator lost the labels (51 % accurate, below ADDA's 78 %). So a
+model also fails the guard when
 
     diverged   if  agreement with source-only on the `confident_share` of target-val images
                    source-only is surest of  <  min_agreement
@@ -41,7 +43,7 @@ class CollapseLimits:
     entropy_ratio: float = 0.7  # H(p̄) below 70% of source-only's: whole classes have vanished
     top_share: float = 0.5  # one class takes over half the way from the prior's top share to 1
     confident_share: float = 0.25  # source-only's surest quarter of target val …
-    min_agreement: float = 0.5  # … on which an adapted model must agree with it this often
+    min_agreement: float = 0.8  # … on which an adapted model must agree with it this often
 
 
 def prediction_spread(logits: torch.Tensor) -> dict[str, float]:
@@ -92,7 +94,7 @@ def collapse_reasons(
         reasons.append(
             f"agrees with source-only on only {100 * agreement:.0f}% of the "
             f"{100 * limits.confident_share:.0f}% of target images source-only is surest of "
-            f"(limit {100 * limits.min_agreement:.0f}%): classes swapped"
+            f"(limit {100 * limits.min_agreement:.0f}%): classes swapped or lost"
         )
     return reasons
 
