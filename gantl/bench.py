@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -366,9 +367,11 @@ def bench_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_bench(record: dict[str, Any], out: Path) -> Path:
-    """`out` (JSON) and the markdown table beside it (same name, .md)."""
+def write_bench(
+    record: dict[str, Any], out: Path, to_markdown: Callable[[dict[str, Any]], str] = bench_markdown
+) -> Path:
+    """`out` (JSON) and its markdown table beside it (same name, .md)."""
     write_json(out, record)
     markdown = Path(out).with_suffix(".md")
-    write_text(markdown, bench_markdown(record))
+    write_text(markdown, to_markdown(record))
     return markdown

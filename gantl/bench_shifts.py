@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gantl.bench import run_bench
+from gantl.bench import run_bench, write_bench
 from gantl.config import Params, params_from_dict
 from gantl.data.shifts import SHIFTS, describe, write_shift
 from gantl.data.specs import load_domain
 from gantl.errors import ConfigError
-from gantl.io import write_json, write_text
 
 GUARD_TOLERANCE = 0.01  # the recommended model may trail source-only by at most 1 point
 
@@ -107,7 +106,5 @@ def shifts_markdown(suite: dict[str, Any]) -> str:
 
 
 def write_shifts(suite: dict[str, Any], out: Path) -> Path:
-    write_json(out, suite)
-    markdown = Path(out).with_suffix(".md")
-    write_text(markdown, shifts_markdown(suite))
-    return markdown
+    """`out` (JSON) and the shifts table beside it (.md)."""
+    return write_bench(suite, out, shifts_markdown)

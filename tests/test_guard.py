@@ -48,6 +48,18 @@ def tiny(tmp_path_factory):
     return root, params
 
 
+def _evaluate(root, params, names):
+    return evaluate(
+        params,
+        root / "prepared",
+        root / "models",
+        metrics=root / "metrics",
+        plots=root / "plots",
+        reports=root / "reports",
+        names=names,
+    )
+
+
 def _save_adapted(models, name, model):
     manifest = {"stage": f"adapt@{name}", "metrics": {"best_epoch": 1}}
     save_checkpoint(seed_dir(models / name, 0) / "selected", model, manifest)
@@ -63,15 +75,7 @@ def test_a_collapsed_model_is_never_recommended(tiny):
         collapsed.head.bias.zero_()
         collapsed.head.bias[0] = 30.0
     _save_adapted(models, "adda", collapsed)
-    summary = evaluate(
-        params,
-        root / "prepared",
-        models,
-        metrics=root / "metrics",
-        plots=root / "plots",
-        reports=root / "reports",
-        names=["source_only", "oracle", "adda"],
-    )
+    summary = _evaluate(root, params, ["source_only", "oracle", "adda"])
     adda, source_only = summary["results"]["adda"], summary["results"]["source_only"]
     # the confidence-based validator prefers the collapsed model …
     assert summary["validator"] == "neg_entropy"
@@ -107,15 +111,7 @@ def test_a_model_with_swapped_classes_is_never_recommended(tiny):
         v.copy_(v.roll(1, 0))
         head.bias.copy_(1.3 * head.bias.roll(1, 0))
     _save_adapted(models, "cdan", swapped)
-    summary = evaluate(
-        params,
-        root / "prepared",
-        models,
-        metrics=root / "metrics",
-        plots=root / "plots",
-        reports=root / "reports",
-        names=["source_only", "oracle", "cdan"],
-    )
+    summary = _evaluate(root, params, ["source_only", "oracle", "cdan"])
     cdan, source_only = summary["results"]["cdan"], summary["results"]["source_only"]
     assert cdan["validator_score_mean"] > source_only["validator_score_mean"]
     assert cdan["target_acc_mean"] < source_only["target_acc_mean"]

@@ -87,3 +87,14 @@ def test_guard_check_and_table():
     suite = {"base": "b", "source": "s", "shifts": {"x": record("dann", 0.7)}}
     table = shifts_markdown(suite)
     assert "| x | 50.0 | 70.0 ★ | 99.0 | dann | yes | 1.0 |" in table
+
+
+def test_shifts_table_is_written_beside_its_json(tmp_path):
+    from gantl.bench_shifts import write_shifts
+
+    suite = {"base": "b", "source": "s", "shifts": {}}
+    markdown = write_shifts(suite, tmp_path / "shifts.json")
+    assert (
+        markdown == tmp_path / "shifts.md"
+        and "# Shifts of b as targets of s" in markdown.read_text()
+    )
