@@ -242,7 +242,7 @@ class CdanConfig(_Section):
     weight_decay: float = Field(5e-4, ge=0)  # as DANN and the official code
     gamma: float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1: DANN's, the code's γ
     trade_off: float = Field(1.0, gt=0)  # λ's final value; the official code's 1.0
-    disc_hidden: int = Field(1024, gt=0)  # D: map → 1024 → 1024 → 1, as TLlib's CDAN
+    disc_hidden: int = Field(500, gt=0)  # D: map → 500 → 500 → 1, as the official digit code
     entropy_conditioning: bool = True  # CDAN+E, the paper's best variant; false: plain CDAN
     randomized: Literal["auto"] | bool = "auto"  # T⊙ (random) or T⊗ (outer product); auto: size
     randomized_dim: int = Field(1024, gt=0)  # d_out of T⊙: the official code's and TLlib's 1024
