@@ -7,7 +7,7 @@ import pytest
 from gantl.config import DannConfig, RefineConfig, TrainConfig
 from gantl.errors import ConfigError
 from gantl.training.batches import balanced_steps, shuffled_steps
-from gantl.training.budget import epochs_for, resolve_epochs
+from gantl.training.budget import TimeBudget, epochs_for, resolve_epochs
 
 
 def test_steps_become_the_whole_epochs_that_cover_them():
@@ -36,3 +36,23 @@ def test_epochs_must_be_positive_or_auto():
         params_from_dict({"pretrain": {"epochs": "many"}}, "p.yaml")
     with pytest.raises(ConfigError, match=r"pretrain\.epochs"):
         params_from_dict({"pretrain": {"epochs": 0}}, "p.yaml")
+
+
+def test_a_time_budget_shrinks_the_plan_and_its_decay_in_proportion():
+    budget = TimeBudget(epochs=30, decay_epochs=10, minutes=1.0)
+    assert budget.planned == 30 and budget.lr_factor(20) == 1.0
+    budget.update(done=1, seconds=6.0)  # 6 s an epoch: 10 fit in a minute
+    assert budget.planned == 10 and budget.decay == 3  # 10 of 30 epochs: 3 of 10 decay ones
+    assert budget.lr_factor(7) == 1.0 and budget.lr_factor(10) == pytest.approx(1 - 3 / 4)
+    budget.update(done=2, seconds=6.0)  # faster epochs never grow the plan back
+    assert budget.planned == 10
+    assert budget.more(9) and not budget.more(10)
+
+
+def test_an_exhausted_budget_stops_after_the_epoch_that_ran_and_none_means_no_budget():
+    budget = TimeBudget(epochs=30, decay_epochs=10, minutes=0.5)
+    budget.update(done=1, seconds=45.0)  # the first epoch alone overran
+    assert budget.planned == 1 and not budget.more(1)
+    unbounded = TimeBudget(epochs=30, decay_epochs=10, minutes=None)
+    unbounded.update(done=1, seconds=1e6)
+    assert unbounded.planned == 30 and unbounded.decay == 10

@@ -1,4 +1,4 @@
-"""CycleGAN: the image pool, the learning-rate schedule, learning, and exact resume."""
+"""CycleGAN: the image pool, the learning-rate schedule, learning, exact resume, a time budget."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gantl.config import CycleGanConfig
+from gantl.methods import cyclegan
 from gantl.methods.cyclegan import ImagePool, train_cyclegan, translate
 from gantl.training.schedules import linear_decay
 from tests.conftest import two_domains
@@ -70,3 +71,53 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
     # Another seed does not pick up this state.
     other = train_cyclegan(a, b, TINY, seed=2, state_dir=tmp_path / "cut")
     assert other.resumed_from == 0
+
+
+def test_a_time_budget_ends_the_run_early_on_an_annealed_learning_rate(monkeypatch):
+    a, b = two_domains()
+    cfg = TINY.model_copy(update={"epochs": 50, "decay_epochs": 10})
+    clock = {"now": 0.0}  # a clock that only the metrics move: 6 s an epoch, 10 fit a minute
+    monkeypatch.setattr(cyclegan.time, "perf_counter", lambda: clock["now"])
+
+    def slow_metrics(epoch: int, g_ab, g_ba) -> dict[str, float]:
+        clock["now"] += 6.0
+        return {"probe": float(epoch)}
+
+    result = train_cyclegan(a, b, cfg, seed=0, on_epoch=slow_metrics, budget_minutes=1.0)
+    assert [h["probe"] for h in result.history] == list(range(1, 11))
+    lrs = [h["lr"] for h in result.history]  # 10 of 50 epochs: the last 2 of them decay
+    assert lrs == pytest.approx([cfg.lr] * 8 + [cfg.lr * 2 / 3, cfg.lr / 3])
+
+
+def test_a_score_keeps_the_best_epochs_generators_through_an_interruption(tmp_path):
+    a, b = two_domains()
+    cfg = TINY.model_copy(update={"epochs": 4})
+    seen: dict[int, dict] = {}
+
+    def snapshot(epoch: int, g_ab, g_ba) -> dict[str, float]:
+        seen[epoch] = {k: v.clone() for k, v in g_ab.state_dict().items()}
+        return {"quality": -abs(epoch - 2)}  # epoch 2 is best
+
+    def best_is_2(record: dict) -> float:
+        return record["quality"]
+
+    whole = train_cyclegan(a, b, cfg, seed=3, on_epoch=snapshot, score=best_is_2)
+    assert whole.best_epoch == 2 and len(whole.history) == 4
+    for key, value in whole.G_AB.state_dict().items():
+        assert torch.equal(value, seen[2][key]), key
+    steps = {"n": 0}
+
+    def crash_in_epoch_4() -> None:
+        steps["n"] += 1
+        if steps["n"] == 3 * 4 + 1:
+            raise KeyboardInterrupt
+
+    cut = dict(seed=3, state_dir=tmp_path / "cut", score=best_is_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_cyclegan(a, b, cfg, on_epoch=snapshot, on_step=crash_in_epoch_4, **cut)
+    resumed = train_cyclegan(a, b, cfg, on_epoch=snapshot, **cut)
+    assert resumed.resumed_from == 3 and resumed.best_epoch == 2
+    for key, value in whole.G_AB.state_dict().items():
+        assert torch.equal(value, resumed.G_AB.state_dict()[key]), key
+    last = train_cyclegan(a, b, cfg, seed=3)  # no score: the last epoch's generators
+    assert last.best_epoch == 4

@@ -1,4 +1,5 @@
-"""FID and KID on cases with known answers; label preservation with a known classifier."""
+"""FID and KID on cases with known answers; label preservation with a known classifier; the
+label-free figures that choose a translator's epoch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 from gantl.eval.gan_metrics import (
     frechet_distance,
     kernel_inception_distance,
+    label_free_quality,
+    label_free_score,
     translation_quality,
 )
 from gantl.models.classifier import Architecture, Classifier
@@ -43,3 +46,25 @@ def test_translation_quality_reports_label_preservation():
     assert q["label_preservation"] == 1.0
     assert q["fid"] > 0 and set(q) == {"fid", "kid", "kid_std", "label_preservation"}
     assert translation_quality(judge, x, (labels + 1) % 10, x)["label_preservation"] == 0.0
+
+
+def test_label_free_quality_reads_the_source_model_and_the_reconstruction():
+    torch.manual_seed(0)
+    source_model = Classifier(Architecture("lenet", 1, 28, 10)).eval()
+    x = torch.randn(60, 1, 28, 28)
+    labels = source_model(x).argmax(1)
+    real = torch.randn(60, 1, 28, 28) + 0.5
+    same = label_free_quality(source_model, x, labels, real, reconstructed=x, originals=x)
+    assert same["src_agreement"] == 1.0 and same["cycle_l1"] == 0.0 and same["src_fid"] > 0
+    blurred = label_free_quality(source_model, x, (labels + 1) % 10, real, x + 0.25, x)
+    assert blurred["src_agreement"] == 0.0
+    assert blurred["cycle_l1"] == pytest.approx(0.25)
+
+
+def test_label_free_score_is_agreement_minus_the_share_of_the_distance_left():
+    untranslated = {"src_agreement": 0.99, "src_fid": 80.0}
+    assert label_free_score(untranslated, untranslated) == pytest.approx(-0.01)  # no change
+    good = {"src_agreement": 0.90, "src_fid": 20.0}
+    assert label_free_score(good, untranslated) == pytest.approx(0.90 - 0.25)
+    swapped = {"src_agreement": 0.30, "src_fid": 16.0}  # on target style, labels lost
+    assert label_free_score(swapped, untranslated) < label_free_score(good, untranslated)

@@ -53,8 +53,14 @@ def test_translated_splits_keep_labels_ids_and_record_provenance(pipeline):
         assert "(cyclegan)" in translated.meta["domain"]
     assert (root / "plots" / "translate" / "cyclegan.png").stat().st_size > 0
     history = (root / "plots" / "translate" / "cyclegan.csv").read_text().splitlines()
-    assert history[0] == "epoch,fid,kid,label_preservation" and len(history) == 2
-    assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated"}
+    assert history[0].split(",") == [
+        *("epoch", "fid", "kid", "label_preservation"),
+        *("src_fid", "src_agreement", "cycle_l1", "label_free_score"),
+    ]
+    assert len(history) == 2
+    assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated", "src_fid"}
+    assert summary["select"] == "label_free" and summary["epoch"] == 1
+    assert summary["untranslated"]["cycle_l1"] == 0.0  # no translation, nothing to reconstruct
     assert (root / "models" / "cyclegan" / "model.safetensors").is_file()
     assert not (root / "state" / "cyclegan").exists()
 

@@ -5,7 +5,9 @@ so FID and KID use the penultimate features of a classifier trained on the *targ
 oracle): translated source images should be distributed like real target images in the space
 that classifier reads. Label preservation is that classifier's accuracy on translated images
 against the source labels: a translator that turns 3s into 8s scores low however real it looks.
-These numbers describe a translator; they never choose its weights.
+The oracle read target labels, so these numbers describe a translator and never choose its
+weights. What chooses them (`label_free_quality`, `label_free_score`) reads the *source*
+classifier instead, which no target label trained.
 
     FID  = ‖μ_1 − μ_2‖² + Tr(Σ_1 + Σ_2 − 2 (Σ_1 Σ_2)^½)               (Heusel et al., NeurIPS 2017)
     KID  = unbiased MMD² with k(x, y) = (xᵀy / d + 1)³, mean over subsets  (Bińkowski et al. 2018)
@@ -18,6 +20,9 @@ import torch
 
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Classifier
+
+LABEL_FREE = ("src_fid", "src_agreement", "cycle_l1")  # `label_free_quality`'s figures
+SCORE = "label_free_score"
 
 
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
@@ -96,3 +101,42 @@ def translation_quality(
         "kid_std": kid_std,
         "label_preservation": accuracy(labels, predict(judge, translated)),
     }
+
+
+def label_free_quality(
+    source_model: Classifier,
+    translated: torch.Tensor,
+    labels: torch.Tensor,
+    real_target: torch.Tensor,
+    reconstructed: torch.Tensor,
+    originals: torch.Tensor,
+) -> dict[str, float]:
+    """A translator's quality as judged without any target label.
+
+    - `src_fid`: FID of translated source images against real (unlabelled) target images, on
+      the features of the source classifier, which no target label trained;
+    - `src_agreement`: that classifier's accuracy on the translated images against their source
+      labels (CyCADA's semantic consistency: a translated 3 should still read as a 3);
+    - `cycle_l1`: mean |G_BA(G_AB(x)) − x| over the same images (pixels in [−1, 1]).
+    """
+    f_fake = classifier_features(source_model, translated)
+    f_real = classifier_features(source_model, real_target)
+    return {
+        "src_fid": frechet_distance(f_fake, f_real),
+        "src_agreement": accuracy(labels, predict(source_model, translated)),
+        "cycle_l1": float((reconstructed - originals).abs().mean()),
+    }
+
+
+def label_free_score(quality: dict[str, float], untranslated: dict[str, float]) -> float:
+    """How a translator's epoch is chosen without target labels (higher is better):
+
+        score = src_agreement − src_fid / src_fid(untranslated source)
+
+    The first term falls when translation changes what a digit reads as; the second is the
+    share of the source-to-target distance that remains (1 for no translation at all). An
+    identity map thus scores about 0, a translator that reaches the target style but swaps
+    labels scores low, and one that does both well scores highest.
+    """
+    remaining = quality["src_fid"] / max(untranslated["src_fid"], 1e-12)
+    return quality["src_agreement"] - remaining

@@ -35,9 +35,11 @@ from gantl.methods.gan_losses import d_loss, g_loss
 from gantl.models.cyclegan_nets import PatchDiscriminator, ResnetGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import paired_batches
+from gantl.training.best import BestWeights, resume_best
+from gantl.training.budget import TimeBudget
 from gantl.training.meters import EpochAverage
 from gantl.training.resume import Resumable, fingerprint
-from gantl.training.schedules import linear_decay, set_lr
+from gantl.training.schedules import set_lr
 
 log = logging.getLogger("gantl")
 
@@ -153,6 +155,7 @@ class CycleGanResult:
     resumed_from: int  # last epoch of the state the run continued from (0: a fresh start)
     device: str
     seconds: float
+    best_epoch: int  # the epoch whose generators these are (the last one without a score)
 
 
 def train_cyclegan(
@@ -164,14 +167,19 @@ def train_cyclegan(
     state_dir: Path | None = None,
     run_id: str = "",
     on_step: Callable[[], None] | None = None,
-    on_epoch: Callable[[int, nn.Module], dict[str, float]] | None = None,
+    on_epoch: Callable[[int, nn.Module, nn.Module], dict[str, float]] | None = None,
+    budget_minutes: float | None = None,
+    score: Callable[[dict], float] | None = None,
 ) -> CycleGanResult:
     """Train on unpaired images x_a (source) and x_b (target), N×C×H×W in [−1, 1].
 
     With `state_dir`, the full training state is written there every `checkpoint_every` epochs,
     and a later call with the same config, seed, data and `run_id` continues from it: on CPU the
-    result is bit-identical to an uninterrupted run. `on_epoch(epoch, G_AB)` may return extra
-    per-epoch metrics (e.g. FID); it is only observed, never used to choose weights.
+    result is bit-identical to an uninterrupted run. `on_epoch(epoch, G_AB, G_BA)` may return extra
+    per-epoch metrics (e.g. FID); it is only observed, never used to choose weights. With
+    `budget_minutes` the epochs and their lr decay shrink to fit that time (`TimeBudget`).
+    With `score` (of an epoch's history record, higher is better) the generators returned are
+    those of the best-scoring epoch (`best_epoch`), not the last one's.
     """
     seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -197,18 +205,24 @@ def train_cyclegan(
         generator=generator,
     )
     history: list[dict] = []
+    best = BestWeights({"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]})
     start_epoch = 1
     resumed = state.load()
     if resumed is not None:
         history, start_epoch = resumed.history, resumed.epoch + 1
         pools[0].load(resumed.tensors["pool_a"], device)
         pools[1].load(resumed.tensors["pool_b"], device)
+        resume_best(best, history, score, resumed.tensors)
         log.info("cyclegan: resuming after epoch %d from %s", resumed.epoch, state_dir)
     resumed_from = start_epoch - 1
+    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
+    budget.update(len(history), sum(h["seconds"] for h in history))
     start = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    epoch = start_epoch - 1
+    while budget.more(epoch):
+        epoch += 1
         t0 = time.perf_counter()
-        lr = cfg.lr * linear_decay(epoch, cfg.epochs, cfg.decay_epochs)
+        lr = cfg.lr * budget.lr_factor(epoch)
         set_lr(opt_g, lr)
         set_lr(opt_d, lr)
         for net in nets.values():
@@ -221,12 +235,17 @@ def train_cyclegan(
                 on_step()
         record = {"epoch": epoch, "lr": lr, **meter.means()}
         if on_epoch is not None:
-            nets["G_AB"].eval()
-            record.update(on_epoch(epoch, nets["G_AB"]))
+            nets["G_AB"].eval(), nets["G_BA"].eval()
+            record.update(on_epoch(epoch, nets["G_AB"], nets["G_BA"]))
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            state.save(epoch, history, {"pool_a": pools[0].state(), "pool_b": pools[1].state()})
+        if score is not None:
+            best.offer(epoch, score(record))
+        budget.update(epoch, sum(h["seconds"] for h in history))
+        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
+            pooled = {"pool_a": pools[0].state(), "pool_b": pools[1].state()}
+            state.save(epoch, history, pooled | best.tensors())
+    best.restore()
     return CycleGanResult(
         G_AB=nets["G_AB"].cpu().eval(),
         G_BA=nets["G_BA"].cpu().eval(),
@@ -234,6 +253,7 @@ def train_cyclegan(
         resumed_from=resumed_from,
         device=str(device),
         seconds=time.perf_counter() - start,
+        best_epoch=best.epoch or epoch,
     )
 
 

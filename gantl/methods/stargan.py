@@ -30,9 +30,11 @@ from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
 from gantl.models.stargan_nets import StarDiscriminator, StarGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import balanced_batches
+from gantl.training.best import BestWeights, resume_best
+from gantl.training.budget import TimeBudget
 from gantl.training.meters import EpochAverage
 from gantl.training.resume import Resumable, fingerprint
-from gantl.training.schedules import linear_decay, set_lr
+from gantl.training.schedules import set_lr
 
 log = logging.getLogger("gantl")
 
@@ -97,6 +99,7 @@ class StarGanResult:
     resumed_from: int
     device: str
     seconds: float
+    best_epoch: int  # the epoch whose G this is (the last one without a score)
 
 
 def train_stargan(
@@ -107,10 +110,13 @@ def train_stargan(
     run_id: str = "",
     on_step: Callable[[], None] | None = None,
     on_epoch: Callable[[int, StarGenerator], dict[str, float]] | None = None,
+    budget_minutes: float | None = None,
+    score: Callable[[dict], float] | None = None,
 ) -> StarGanResult:
     """Train one G over `domains` (each N_i×C×H×W in [−1, 1]; domain i has label i).
 
-    Resume works as for `train_cyclegan`: same config, seed, data shapes and `run_id`.
+    Resume, `budget_minutes` and `score` work as for `train_cyclegan` (resume: same config,
+    seed, data shapes and `run_id`).
     """
     k = len(domains)
     if k < 2:
@@ -134,18 +140,24 @@ def train_stargan(
         generator=generator,
     )
     history: list[dict] = []
+    best = BestWeights({"G": G})
     start_epoch, step = 1, 0
     resumed = state.load()
     if resumed is not None:
         history, start_epoch = resumed.history, resumed.epoch + 1
         step = int(resumed.tensors["step"])
+        resume_best(best, history, score, resumed.tensors)
         log.info("stargan: resuming after epoch %d from %s", resumed.epoch, state_dir)
     resumed_from = start_epoch - 1
     labels = torch.arange(k).repeat_interleave(cfg.batch_size)
+    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
+    budget.update(len(history), sum(h["seconds"] for h in history))
     start = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    epoch = start_epoch - 1
+    while budget.more(epoch):
+        epoch += 1
         t0 = time.perf_counter()
-        factor = linear_decay(epoch, cfg.epochs, cfg.decay_epochs)
+        factor = budget.lr_factor(epoch)
         set_lr(opt_g, cfg.lr_g * factor)
         set_lr(opt_d, cfg.lr_d * factor)
         G.train(), D.train()
@@ -168,8 +180,12 @@ def train_stargan(
             record.update(on_epoch(epoch, G))
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
-        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
-            state.save(epoch, history, {"step": torch.tensor(step)})
+        if score is not None:
+            best.offer(epoch, score(record))
+        budget.update(epoch, sum(h["seconds"] for h in history))
+        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
+            state.save(epoch, history, {"step": torch.tensor(step)} | best.tensors())
+    best.restore()
     return StarGanResult(
         G=G.cpu().eval(),
         D=D.cpu().eval(),
@@ -177,6 +193,7 @@ def train_stargan(
         resumed_from=resumed_from,
         device=str(device),
         seconds=time.perf_counter() - start,
+        best_epoch=best.epoch or epoch,
     )
 
 

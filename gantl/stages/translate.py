@@ -7,11 +7,14 @@ images (target labels never reach it), then writes
     data/translated/<gan>/{train,val}.parquet   the source splits, translated; labels, ids kept
     plots/translate/<gan>.png     rows: source | translated | reconstructed | real target images
     plots/translate/<gan>.csv     FID, KID and label preservation per epoch
-    metrics/translate.json        final FID / KID / label preservation, and the same before
-                                  translation (source vs target) for comparison
+    metrics/translate.json        the kept epoch's FID / KID / label preservation and label-free
+                                  figures, and the same before translation, for comparison
 
-Quality is judged on the oracle's features (a target-domain classifier; see
-gantl.eval.gan_metrics); it is reported, never used to pick weights: the last epoch is kept.
+Training stops within `translate.budget_minutes` (its epochs and lr decay shrink to fit). Each
+epoch is scored twice (gantl.eval.gan_metrics): on the oracle's features (a target-domain
+classifier, so target labels: reported as a diagnostic, never a choice) and without target
+labels, on the source classifier's. `translate.select: label_free` keeps the epoch with the best
+label-free score; `last` keeps the last epoch.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ from gantl.data.specs import load_domain
 from gantl.data.store import PreparedSplit as Split
 from gantl.data.store import read_split, to_tensor, to_uint8, write_split
 from gantl.errors import ConfigError
-from gantl.eval.gan_metrics import translation_quality
+from gantl.eval.gan_metrics import (
+    LABEL_FREE,
+    SCORE,
+    label_free_quality,
+    label_free_score,
+    translation_quality,
+)
 from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
 from gantl.methods import cyclegan, stargan
 from gantl.progress import progress_bar
@@ -59,6 +68,38 @@ class Translator:
     resumed_from: int
     device: str
     seconds: float
+    best_epoch: int  # the epoch whose weights these are (`translate.select`)
+
+
+class QualityProbe:
+    """The fixed images each epoch is scored on: labelled source-val images to translate and
+    real target-val images to compare with, read by the oracle (a diagnostic: it knows target
+    labels) and by the source classifier (label-free: what `translate.select` reads)."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        real: torch.Tensor,
+        judge: nn.Module,
+        source_model: nn.Module,
+        seed: int,
+    ) -> None:
+        self.x, self.y, self.real = x, y, real
+        self.judge, self.source_model, self.seed = judge, source_model, seed
+        self.untranslated = self._quality(x, x)  # what "no translation" scores
+
+    def _quality(self, fake: torch.Tensor, reconstructed: torch.Tensor) -> dict[str, float]:
+        q = translation_quality(self.judge, fake, self.y, self.real, seed=self.seed)
+        return q | label_free_quality(
+            self.source_model, fake, self.y, self.real, reconstructed, self.x
+        )
+
+    def score(self, to_target: ToImages, to_source: ToImages) -> dict[str, float]:
+        """Every figure of the translations `to_target` makes, and the label-free score."""
+        fake = to_target(self.x)
+        q = self._quality(fake, to_source(fake))
+        return q | {SCORE: label_free_score(q, self.untranslated)}
 
 
 @dataclass(frozen=True)
@@ -69,7 +110,8 @@ class TranslatorRun:
     state_dir: Path | None  # resumable state
     run_id: str  # ties the resumable state to these inputs
     on_step: Callable[[], None] | None
-    on_epoch: Callable[[int, ToImages], dict[str, float]]  # per-epoch quality figures
+    on_epoch: Callable[[int, ToImages, ToImages], dict[str, float]]  # per-epoch quality
+    score: Callable[[dict], float] | None  # of an epoch's record: keep the best; None: the last
 
 
 def train_translator(
@@ -99,7 +141,11 @@ def _cyclegan(
         state_dir=run.state_dir,
         run_id=run.run_id,
         on_step=run.on_step,
-        on_epoch=lambda e, g: run.on_epoch(e, lambda x: cyclegan.translate(g, x)),
+        on_epoch=lambda e, g_ab, g_ba: run.on_epoch(
+            e, lambda x: cyclegan.translate(g_ab, x), lambda x: cyclegan.translate(g_ba, x)
+        ),
+        budget_minutes=params.translate.budget_minutes,
+        score=run.score,
     )
     return Translator(
         to_target=lambda x: cyclegan.translate(r.G_AB, x),
@@ -122,6 +168,7 @@ def _run_record(r: cyclegan.CycleGanResult | stargan.StarGanResult) -> dict[str,
         "resumed_from": r.resumed_from,
         "device": r.device,
         "seconds": r.seconds,
+        "best_epoch": r.best_epoch,
     }
 
 
@@ -134,7 +181,13 @@ def _stargan(params: Params, domains: list[torch.Tensor], run: TranslatorRun) ->
         state_dir=run.state_dir,
         run_id=run.run_id,
         on_step=run.on_step,
-        on_epoch=lambda e, g: run.on_epoch(e, lambda x: stargan.translate_to(g, x, 1, k)),
+        on_epoch=lambda e, g: run.on_epoch(
+            e,
+            lambda x: stargan.translate_to(g, x, 1, k),
+            lambda x: stargan.translate_to(g, x, 0, k),
+        ),
+        budget_minutes=params.translate.budget_minutes,
+        score=run.score,
     )
     return Translator(
         to_target=lambda x: stargan.translate_to(r.G, x, 1, k),
@@ -176,13 +229,11 @@ def translate(
         | {f"{m}_model": seed_dir(Path(models) / m, seed0) / WEIGHTS for m in ("source", "oracle")}
     )
     extra = _extra_domains(params, (h, x_s.shape[1]), g, inputs) if gan == "stargan" else []
+    probe = QualityProbe(x_probe, y_probe, x_real, judge, source_model, tcfg.seed)
 
-    def on_epoch(epoch: int, to_target: ToImages) -> dict[str, float]:
-        q = translation_quality(judge, to_target(x_probe), y_probe, x_real, seed=tcfg.seed)
-        log.info(
-            "  %s epoch %d: FID %.2f  KID %.4f  label preservation %.4f",
-            *(gan, epoch, q["fid"], q["kid"], q["label_preservation"]),
-        )
+    def on_epoch(epoch: int, to_target: ToImages, to_source: ToImages) -> dict[str, float]:
+        q = probe.score(to_target, to_source)
+        _log_epoch(gan, epoch, q)
         return q
 
     state_dir = Path(state_root) / gan
@@ -192,23 +243,34 @@ def translate(
         run_id=str(sorted(inputs.items())),
         on_step=None,
         on_epoch=on_epoch,
+        score=(lambda record: record[SCORE]) if tcfg.select == "label_free" else None,
     )
     result = _train_with_progress(params, x_s, x_t, run, extra)
-    before = translation_quality(judge, x_probe, y_probe, x_real, seed=tcfg.seed)
     _save_translator(params, result, inputs, Path(models) / gan)
     translated_by = {"gan": gan, "seed": tcfg.seed, "inputs": inputs}
     _write_translated(split, result, translated_by, Path(translated) / gan)
     n = tcfg.grid_images
     _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
     _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history)
-    summary = _summary(result, before, judge=f"oracle seed {seed0}", n_images=len(x_probe))
+    before = probe.untranslated
+    summary = _summary(result, before, f"oracle seed {seed0}", len(x_probe), tcfg.select)
     write_json(Path(metrics) / "translate.json", summary)
     shutil.rmtree(state_dir, ignore_errors=True)  # a finished run needs no resume state
     log.info(
-        "translate: %s FID %.2f (untranslated %.2f), label preservation %.4f",
-        *(gan, summary["fid"], before["fid"], summary["label_preservation"]),
+        "translate: %s epoch %d of %d (%s): FID %.2f (untranslated %.2f), label preservation %.4f",
+        *(gan, result.best_epoch, len(result.history), tcfg.select),
+        *(summary["fid"], before["fid"], summary["label_preservation"]),
     )
     return summary
+
+
+def _log_epoch(gan: str, epoch: int, q: dict[str, float]) -> None:
+    log.info(
+        "  %s epoch %d: label-free score %.4f (source-model agreement %.4f, FID %.2f)  "
+        "oracle: FID %.2f, label preservation %.4f",
+        *(gan, epoch, q[SCORE], q["src_agreement"], q["src_fid"]),
+        *(q["fid"], q["label_preservation"]),
+    )
 
 
 def _read_splits(prepared: Path, gan: str) -> dict[tuple[str, str], Split]:
@@ -296,7 +358,7 @@ def _save_translator(params: Params, result: Translator, inputs: dict[str, str],
         seed=params.translate.seed,
         device=result.device,
         seconds=result.seconds,
-        metrics={"history": result.history},
+        metrics={"history": result.history, "kept_epoch": result.best_epoch},
         resumed_from_epoch=result.resumed_from,
     )
     with atomic_dir(out) as tmp:
@@ -327,18 +389,21 @@ def _write_translated(
 
 
 def _summary(
-    result: Translator, before: dict[str, float], judge: str, n_images: int
+    result: Translator, before: dict[str, float], judge: str, n_images: int, select: str
 ) -> dict[str, Any]:
-    """metrics/translate.json: the last epoch's quality beside the untranslated images'."""
-    after = result.history[-1]
+    """metrics/translate.json: the kept epoch's quality beside the untranslated images'. The
+    `judge` figures (FID, KID, label preservation) use target labels: a diagnostic, never a
+    choice; the `src_*` figures and the score are what `translate.select: label_free` reads."""
+    after = next(h for h in result.history if h["epoch"] == result.best_epoch)
+    keys = ("fid", "kid", "label_preservation", *LABEL_FREE)
     return {
         "gan": result.architecture["kind"],
-        "judge": f"{judge} (target-domain classifier features)",
+        "judge": f"{judge} (target-domain classifier features; uses target labels)",
         "n_images": n_images,
-        "fid": after["fid"],
-        "kid": after["kid"],
-        "label_preservation": after["label_preservation"],
-        "untranslated": {k: before[k] for k in ("fid", "kid", "label_preservation")},
+        **{k: after[k] for k in (*keys, SCORE)},
+        "untranslated": {k: before[k] for k in keys},
+        "select": select,
+        "epoch": result.best_epoch,
         "epochs": len(result.history),
         "seconds": round(result.seconds, 1),
     }
@@ -356,7 +421,7 @@ def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: tor
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
-    keys = ["epoch", "fid", "kid", "label_preservation"]
+    keys = ["epoch", "fid", "kid", "label_preservation", *LABEL_FREE, SCORE]
     lines = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
