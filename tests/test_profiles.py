@@ -119,8 +119,9 @@ def test_changes_list_old_and_new_values(params_copy):
     assert "cyclegan.n_blocks: 2 → 6" in changes
     assert "stargan.batch_size: 32 → 16" in changes
     assert "cdan.epochs: auto → 200" in changes
+    assert "translate.budget_minutes: 10.0 → null" in changes  # the paper's epochs in full
     assert not any(c.startswith("cyclegan.batch_size") for c in changes)  # 64 either way
-    assert len(changes) == 18
+    assert len(changes) == 19
     # applying it again changes nothing and leaves the file alone
     text = params_copy.read_text()
     assert apply_profile_file(params_copy, "paper", REPO_PROFILES) == []
