@@ -319,8 +319,9 @@ class TranslateConfig(_Section):
     train_size: int | None = Field(None, gt=0)  # images per domain it trains on; None: all
     # wall-time bound on training: the epochs (and their lr decay) shrink to fit; None: none
     budget_minutes: float | None = Field(10.0, gt=0)
-    # which epoch's translator is kept: the best by a label-free score (gan_metrics), or the last
-    select: Literal["label_free", "last"] = "label_free"
+    # which epoch's translator is kept: the last, or the best by a label-free score (gan_metrics:
+    # not yet reliable enough to be the default, see the README)
+    select: Literal["last", "label_free"] = "last"
     metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
     grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
 
