@@ -176,7 +176,7 @@ def train_cyclegan(
     With `state_dir`, the full training state is written there every `checkpoint_every` epochs,
     and a later call with the same config, seed, data and `run_id` continues from it: on CPU the
     result is bit-identical to an uninterrupted run. `on_epoch(epoch, G_AB, G_BA)` may return extra
-    per-epoch metrics (e.g. FID); it is only observed, never used to choose weights. With
+    per-epoch metrics (e.g. FID); they choose weights only through `score`. With
     `budget_minutes` the epochs and their lr decay shrink to fit that time (`TimeBudget`).
     With `score` (of an epoch's history record, higher is better) the generators returned are
     those of the best-scoring epoch (`best_epoch`), not the last one's.
