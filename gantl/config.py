@@ -152,8 +152,9 @@ class EvaluateConfig(_Section):
     # … or its most-predicted class takes more than this share of the way from the source
     # prior's largest class share to all of the target images
     collapse_top_share: float = Field(0.5, gt=0, le=1)
-    # … or it agrees with source-only on less than this share of the target-val images that
-    # source-only is surest of (the `confident_share` of them with its highest confidence)
+    # … or it agrees with the majority vote of the other models (source-only and every adapted
+    # model that did not collapse) on less than this share of the target-val images where that
+    # vote is surest (the `confident_share` of them with the most votes, then confidence)
     confident_share: float = Field(0.25, gt=0, le=1)
     min_confident_agreement: float = Field(0.8, ge=0, le=1)
 

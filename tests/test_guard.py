@@ -16,6 +16,8 @@ from gantl.eval.guard import (
     CollapseLimits,
     collapse_reasons,
     confident_agreement,
+    consensus,
+    consensus_agreement,
     prediction_spread,
 )
 from gantl.stages.evaluate import evaluate
@@ -89,17 +91,77 @@ def test_a_collapsed_model_is_never_recommended(tiny):
 
 def test_confident_agreement_by_hand():
     source_logits = torch.tensor([[5.0, 0], [0, 4], [1, 0], [0, 0.5]])  # surest: rows 0, 1
-    assert confident_agreement(torch.tensor([0, 1, 1, 0]), source_logits, 0.5) == 1.0
-    assert confident_agreement(torch.tensor([1, 1, 0, 1]), source_logits, 0.5) == 0.5
-    assert confident_agreement(torch.tensor([1, 0, 0, 1]), source_logits, 0.5) == 0.0
+    reference, strength = consensus([source_logits])  # one voter: its own predictions
+    assert reference.tolist() == [0, 1, 0, 1]
+    assert torch.argsort(strength, descending=True)[:2].tolist() == [0, 1]
+    assert confident_agreement(torch.tensor([0, 1, 1, 0]), reference, strength, 0.5) == 1.0
+    assert confident_agreement(torch.tensor([1, 1, 0, 1]), reference, strength, 0.5) == 0.5
+    assert confident_agreement(torch.tensor([1, 0, 0, 1]), reference, strength, 0.5) == 0.0
     spread = {"mean_pred_entropy": 1.0, "top_class_share": 0.5, "confident_agreement": 0.2}
     reasons = collapse_reasons(spread, spread, 0.5, CollapseLimits())
     assert len(reasons) == 1 and "classes swapped" in reasons[0]
 
 
+def _one_hot_logits(labels: list[int], num_classes: int = 3, sure: float = 5.0) -> torch.Tensor:
+    return sure * torch.nn.functional.one_hot(torch.tensor(labels), num_classes).float()
+
+
+def test_consensus_votes_and_breaks_ties_by_the_anchor():
+    a = _one_hot_logits([0, 1, 2, 0])
+    b = _one_hot_logits([0, 2, 1, 1])
+    c = _one_hot_logits([0, 2, 0, 2])
+    labels, strength = consensus([a, b, c], anchor=a.argmax(1))
+    # image 0: 3 votes for 0; image 1: 2 for 2; image 2: one each, the anchor's 2 wins;
+    # image 3: one each, the anchor's 0 wins
+    assert labels.tolist() == [0, 2, 2, 0]
+    assert strength[0] > strength[1] > strength[2]
+    two, _ = consensus([a, b], anchor=b.argmax(1))  # a tie of two goes to the anchor
+    assert two.tolist() == b.argmax(1).tolist()
+
+
+def test_consensus_agreement_trusts_the_others_over_a_wrong_source_only():
+    """On a large shift source-only is mostly wrong, and its surest predictions too; three
+    adapted models that agree with one another (and the truth) must not be flagged, while a
+    model with swapped classes still is."""
+    g = torch.Generator().manual_seed(0)
+    truth = torch.randint(0, 10, (400,), generator=g)
+
+    def model(accuracy: float, shift: int = 0) -> torch.Tensor:
+        wrong = torch.rand(400, generator=g) > accuracy
+        pred = torch.where(wrong, torch.randint(0, 10, (400,), generator=g), truth)
+        logits = 4 * torch.nn.functional.one_hot((pred + shift) % 10, 10).float()
+        return logits + torch.rand(400, 10, generator=g)  # confidence varies
+
+    logits = {
+        "source_only": model(0.3),
+        "dann": model(0.9),
+        "cdan": model(0.92),
+        "dann+refine": model(0.93),
+        "adda": model(0.9, shift=1),  # every class moved to the next
+    }
+    limits = CollapseLimits()
+    everyone = set(logits)
+    agreement = consensus_agreement(logits, "source_only", everyone, limits.confident_share)
+    for name in ("dann", "cdan", "dann+refine"):
+        assert agreement[name] >= limits.min_agreement
+        # source-only alone as the reference would flag them: its surest quarter is wrong
+        alone = consensus_agreement(
+            {"source_only": logits["source_only"], name: logits[name]},
+            "source_only",
+            {"source_only"},
+            limits.confident_share,
+        )
+        assert alone[name] < limits.min_agreement
+    assert agreement["adda"] < 0.2
+    # with source-only the only other voter, the swapped model is caught as before
+    pair = {"source_only": logits["source_only"], "adda": logits["adda"]}
+    assert consensus_agreement(pair, "source_only", {"source_only"}, 0.25)["adda"] < 0.5
+
+
 def test_a_model_with_swapped_classes_is_never_recommended(tiny):
     """Spread over every class and more confident than source-only, but each class moved to
-    the next: only the agreement with source-only's surest predictions catches it."""
+    the next: only the agreement with source-only's surest predictions (the consensus of the
+    other models, here source-only alone) catches it."""
     root, params = tiny
     models = root / "models"
     source, _ = load_classifier(seed_dir(models / "source", 0))

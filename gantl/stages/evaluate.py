@@ -22,7 +22,7 @@ from gantl.errors import DataError
 from gantl.eval.guard import (
     CollapseLimits,
     collapse_reasons,
-    confident_agreement,
+    consensus_agreement,
     guard,
     prediction_spread,
     prior_top_share,
@@ -173,8 +173,8 @@ def _check_collapse(
     val_logits: dict[str, dict[int, torch.Tensor]],
 ) -> None:
     """Per seed, whether each adapted model's target-val predictions collapsed, or diverged
-    from source-only's surest ones (gantl.eval.guard); recorded per row and as
-    results[name]["collapse"][seed]."""
+    from the consensus of the other models that did not collapse (gantl.eval.guard); recorded
+    per row and as results[name]["collapse"][seed]."""
     cfg = params.evaluate
     limits = CollapseLimits(
         cfg.collapse_entropy_ratio,
@@ -184,15 +184,23 @@ def _check_collapse(
     )
     prior_top = prior_top_share(test.adaptation.y_s, len(test.target.meta["class_names"]))
     baseline = {r["seed"]: r for r in rows["source_only"]}
+    by_seed = {name: {r["seed"]: r for r in rows[name]} for name in adapted}
+    for seed, base in baseline.items():
+        seeded = [name for name in adapted if seed in by_seed[name]]
+        spread_ok = {
+            name
+            for name in seeded
+            if not collapse_reasons(by_seed[name][seed], base, prior_top, limits)
+        }
+        logits = {name: val_logits[name][seed] for name in ["source_only", *seeded]}
+        agreement = consensus_agreement(
+            logits, "source_only", {"source_only", *spread_ok}, limits.confident_share
+        )
+        for name in seeded:
+            by_seed[name][seed]["confident_agreement"] = agreement[name]
     for name in adapted:
-        for r in rows[name]:
-            source_logits = val_logits["source_only"][r["seed"]]
-            predictions = val_logits[name][r["seed"]].argmax(1)
-            r["confident_agreement"] = confident_agreement(
-                predictions, source_logits, limits.confident_share
-            )
-        agreement = [r["confident_agreement"] for r in rows[name]]
-        results[name]["confident_agreement_mean"] = sum(agreement) / len(agreement)
+        values = [r["confident_agreement"] for r in rows[name]]
+        results[name]["confident_agreement_mean"] = sum(values) / len(values)
         results[name]["collapse"] = {
             r["seed"]: collapse_reasons(r, baseline[r["seed"]], prior_top, limits)
             for r in rows[name]
