@@ -23,7 +23,15 @@ from typing import Any
 import yaml
 
 from gantl.checkpoint import git_commit, load_manifest
-from gantl.config import REFINED, Params, params_from_dict, parse_method, read_params_file
+from gantl.config import (
+    ENSEMBLE,
+    REFINED,
+    T2S,
+    Params,
+    params_from_dict,
+    parse_method,
+    read_params_file,
+)
 from gantl.errors import ConfigError, GantlError
 from gantl.io import atomic_path, write_json, write_text
 from gantl.profiles import apply_profile, load_profile
@@ -184,7 +192,7 @@ def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, An
             "negative_transfer": r.get("negative_transfer", False),
             "collapsed": r.get("collapsed", False),
             # adapted methods include the source pretraining (and translator) they start from
-            "seconds": round(seconds[name] + _upstream_seconds(name, seconds), 2),
+            "seconds": round(seconds.get(name, 0.0) + _upstream_seconds(name, seconds), 2),
         }
         for name, r in summary["results"].items()
     }
@@ -196,9 +204,17 @@ def bench_params(
     """`params` set to run just `methods` on `seeds`, and the DVC stages that make them.
 
     A method is a model name: source_only, dann, cyclegan+adda, …, or any of them (source for
-    source-only) followed by +refine; a refined model brings the model it starts from."""
-    refined = [m.removesuffix(REFINED) for m in methods if m.endswith(REFINED)]
-    wanted = [m for m in dict.fromkeys([*methods, *refined]) if not m.endswith(REFINED)]
+    source-only) followed by +refine or +t2s (read through the translator's target → source
+    generator), or an ensemble of such names joined by "&"; a refined, t2s or ensemble model
+    brings the models it is made from."""
+    ensembles = [m for m in methods if ENSEMBLE in m]
+    singles = [m for m in dict.fromkeys([*methods, *"&".join(ensembles).split("&")]) if m]
+    singles = [m for m in singles if ENSEMBLE not in m]
+    t2s = [m.removesuffix(T2S) for m in singles if m.endswith(T2S)]
+    refined = [m.removesuffix(REFINED) for m in [*singles, *t2s] if m.endswith(REFINED)]
+    wanted = [
+        m for m in dict.fromkeys([*singles, *t2s, *refined]) if not m.endswith((REFINED, T2S))
+    ]
     unknown = []
     for method in wanted:
         try:
@@ -210,7 +226,8 @@ def bench_params(
         raise ConfigError(
             f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, cdan, or "
             "<gan>+<method> with gan cyclegan or stargan and method source_only, dann, adda or "
-            "cdan, each optionally followed by +refine (source+refine for source-only)"
+            "cdan, each optionally followed by +refine or +t2s (source+refine, source+t2s for "
+            "source-only), or such names joined by '&' (an ensemble)"
         )
     adapted = [parse_method(m) for m in wanted if m not in ("source_only", "source")]
     gans = sorted({gan for gan, _ in adapted if gan})
@@ -223,6 +240,11 @@ def bench_params(
     raw["adapt"]["methods"] = [base for gan, base in adapted if not gan]
     raw["adapt"]["pixel_methods"] = [base for gan, base in adapted if gan]
     raw["refine"]["methods"] = refined
+    raw["translate"]["t2s"] = t2s
+    raw["evaluate"]["ensembles"] = [
+        ENSEMBLE.join("source_only" if m == "source" else m for m in e.split(ENSEMBLE))
+        for e in ensembles
+    ]
     raw["adapt"]["trace_test"] = True  # every scored checkpoint's test accuracy: validators.md
     if gans:
         raw["translate"]["gan"] = gans[0]
@@ -231,6 +253,7 @@ def bench_params(
     targets += [f"adapt@{m}" for m in bench.adapt.methods]
     targets += [f"adapt_pixel@{m}" for m in bench.adapt.pixel_methods]
     targets += [f"refine@{m}" for m in bench.refine.methods]
+    targets += [f"t2s@{m}" for m in bench.translate.t2s]
     return bench, targets
 
 
@@ -265,6 +288,7 @@ def _reproduce(
             "translate": f"translate@{params.translate.gan}",
             "adapt": method,
             "refine": f"{method}{REFINED}",
+            "t2s": f"{method}{T2S}",
         }.get(stage, stage)
         seconds[key] = record["seconds"]
     return seconds
@@ -285,17 +309,29 @@ def _dvc(args: list[str], cwd: Path, env: dict[str, str]) -> None:
         )
 
 
-def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
-    """Seconds of the stages a model starts from (source pretraining, translator, the model a
-    refined one refines)."""
+def _made_by(name: str, seconds: dict[str, float]) -> set[str]:
+    """The keys of `seconds` (stage times) behind a model: its own stage and every stage it
+    starts from (source pretraining, translator, the model it refines or reads through the
+    translator, an ensemble's members), each counted once."""
     if name in ("source_only", "oracle"):
-        return 0.0
-    if name.endswith(REFINED):
-        start = name.removesuffix(REFINED)
-        start = "source_only" if start == "source" else start
-        return seconds[start] + _upstream_seconds(start, seconds)
+        return {name}
+    if ENSEMBLE in name:
+        return set().union(*(_made_by(m, seconds) for m in name.split(ENSEMBLE)))
+    for suffix in (REFINED, T2S):
+        if name.endswith(suffix):
+            start = name.removesuffix(suffix)
+            start = "source_only" if start == "source" else start
+            translators = (
+                {k for k in seconds if k.startswith("translate@")} if suffix == T2S else set()
+            )
+            return {name} | translators | _made_by(start, seconds)
     gan, _ = parse_method(name)
-    return seconds["source_only"] + (seconds[f"translate@{gan}"] if gan else 0.0)
+    return {name, "source_only"} | ({f"translate@{gan}"} if gan else set())
+
+
+def _upstream_seconds(name: str, seconds: dict[str, float]) -> float:
+    """Seconds of the stages a model starts from (`_made_by` without its own stage)."""
+    return sum(seconds[k] for k in _made_by(name, seconds) - {name})
 
 
 def _machine(threads: int | None) -> dict[str, Any]:

@@ -50,6 +50,7 @@ STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported o
     "translate": ("translate", "translate"),
     "adapt": ("adapt", "adapt"),
     "refine": ("refine", "refine"),
+    "t2s": ("t2s", "t2s"),
     "evaluate": ("evaluate", "evaluate"),
 }
 
@@ -61,6 +62,7 @@ class StageName(StrEnum):
     translate = "translate"
     adapt = "adapt"
     refine = "refine"
+    t2s = "t2s"
     evaluate = "evaluate"
 
 
@@ -76,7 +78,8 @@ def stage(
         str | None,
         typer.Option(
             help="Method of the adapt stage: dann, adda, cdan, or <gan>+<method> "
-            "(e.g. cyclegan+adda); of the refine stage: the model to refine (or source)."
+            "(e.g. cyclegan+adda); of the refine stage: the model to refine (or source); of "
+            "the t2s stage: the model that reads target images translated back (or source)."
         ),
     ] = None,
     params_file: ParamsOpt = Path("params.yaml"),
@@ -96,11 +99,11 @@ def stage(
             )
         module, function = STAGE_FUNCTIONS[name.value]
         run_stage = getattr(importlib.import_module(f"gantl.stages.{module}"), function)
-        if name in (StageName.adapt, StageName.refine):
+        if name in (StageName.adapt, StageName.refine, StageName.t2s):
             if method is None:
                 raise ConfigError(
                     f"gantl stage {name.value} needs --method (e.g. dann, adda, cdan, "
-                    "cyclegan+adda; for refine also source)"
+                    "cyclegan+adda; for refine and t2s also source)"
                 )
             result = run_stage(params, method)
         else:

@@ -157,6 +157,9 @@ class EvaluateConfig(_Section):
     # vote is surest (the `confident_share` of them with the most votes, then confidence)
     confident_share: float = Field(0.25, gt=0, le=1)
     min_confident_agreement: float = Field(0.8, ge=0, le=1)
+    # ensembles scored beside the models: member names joined by "&" (the average of their
+    # softmax outputs), e.g. "cyclegan+adda&source+t2s"; reported, never recommended
+    ensembles: list[str] = []
 
     _device = field_validator("device")(_check_device)
 
@@ -164,7 +167,8 @@ class EvaluateConfig(_Section):
 VALIDATORS = ("source_val_acc", "neg_entropy", "snd", "iwv", "dev", "im", "bnm", "class_ami")
 AdaptMethod = Literal["dann", "adda", "cdan"]
 PixelMethod = Literal["source_only", "dann", "adda", "cdan"]  # on translated source images
-GANS = ("cyclegan", "stargan")  # translators of the translate stage
+GANS = ("cyclegan", "stargan", "pixelda")  # translators of the translate stage
+STOCHASTIC_GANS = ("pixelda",)  # a noise input: each call may translate an image differently
 
 
 class AdaptConfig(_Section):
@@ -312,6 +316,34 @@ class StarGanConfig(_Section):
     _decay = field_validator("decay_epochs")(_check_decay)
 
 
+class PixelDaConfig(_Section):
+    """PixelDA (Bousmalis et al. 2017): G(x, z) and a task classifier trained together.
+    Defaults: the paper's generator (64 filters, 6 residual blocks, 10-d noise) and batch size;
+    lr and loss weights as in PyTorch-GAN's pixelda (α = 1, β = 0.1)."""
+
+    epochs: int = Field(50, gt=0)  # one epoch = one pass over the larger domain's train split
+    decay_epochs: int = Field(0, ge=0)  # lr falls linearly to ~0 over the last ones
+    batch_size: int = Field(32, gt=0)  # per domain
+    lr: float = Field(2e-4, gt=0)  # Adam, G + T and D alike
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    ngf: int = Field(64, gt=0)  # generator filters
+    n_blocks: int = Field(6, ge=0)  # residual blocks at full resolution
+    z_dim: int = Field(10, gt=0)  # uniform noise, projected to one extra input channel
+    ndf: int = Field(64, gt=0)  # discriminator width
+    d_layers: int = Field(2, ge=1)  # PatchGAN stride-2 layers
+    gan_loss: Literal["lsgan", "bce"] = "lsgan"
+    lambda_adv: float = Field(1.0, ge=0)  # α: fool D
+    lambda_task: float = Field(0.1, ge=0)  # β: T's loss on generated and source images
+    lambda_content: float = Field(0.0, ge=0)  # γ: PMSE(G(x, z), x); 0: off
+    ema: float = Field(0.0, ge=0, lt=1)  # kept G: moving average of G's weights; 0: G itself
+    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    device: str = "auto"
+
+    _device = field_validator("device")(_check_device)
+    _decay = field_validator("decay_epochs")(_check_decay)
+
+
 class TranslateConfig(_Section):
     """The translate stage: which GAN turns labelled source images into target-style ones."""
 
@@ -323,8 +355,23 @@ class TranslateConfig(_Section):
     # which epoch's translator is kept: the last, or the best by a label-free score (gan_metrics:
     # not yet reliable enough to be the default, see the README)
     select: Literal["last", "label_free"] = "last"
+    # classifiers of source-style images (models/ folders: source, dann, adda, …) that also read
+    # target images translated back by the translator (two-way GANs): models/<name>+t2s
+    t2s: list[str] = []
+    # translations of each source train image, each with its own noise: GAN augmentation
+    # (a stochastic translator only, PixelDA; val keeps one, so selection reads a fixed set)
+    copies: int = Field(1, ge=1)
     metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
     grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
+
+    @model_validator(mode="after")
+    def _copies_need_noise(self) -> TranslateConfig:
+        if self.copies > 1 and self.gan not in STOCHASTIC_GANS:
+            raise ValueError(
+                f"copies: {self.gan} translates each image one way only; "
+                f"copies > 1 needs one of {STOCHASTIC_GANS}"
+            )
+        return self
 
 
 class RefineConfig(_Section):
@@ -366,6 +413,8 @@ class RefineConfig(_Section):
 
 
 REFINED = "+refine"  # suffix of a refined model's name: "dann+refine"
+T2S = "+t2s"  # suffix of a target → source model's name: "source+t2s" (gantl.stages.t2s)
+ENSEMBLE = "&"  # joins the members of an ensemble's name: "cyclegan+adda&source+t2s"
 
 
 class Params(_Section):
@@ -385,6 +434,7 @@ class Params(_Section):
     translate: TranslateConfig
     cyclegan: CycleGanConfig
     stargan: StarGanConfig
+    pixelda: PixelDaConfig
     evaluate: EvaluateConfig
 
     @property
@@ -398,9 +448,14 @@ class Params(_Section):
         return [f"{m}{REFINED}" for m in self.refine.methods]
 
     @property
+    def t2s_models(self) -> list[str]:
+        """Names (and models/ folders) of the target → source models: "source+t2s"."""
+        return [f"{m}{T2S}" for m in self.translate.t2s]
+
+    @property
     def adapted_models(self) -> list[str]:
-        """Every model an adapt or refine stage makes, in report order."""
-        return [*self.adapt.methods, *self.pixel_models, *self.refined_models]
+        """Every model an adapt, refine or t2s stage makes, in report order."""
+        return [*self.adapt.methods, *self.pixel_models, *self.refined_models, *self.t2s_models]
 
     @model_validator(mode="after")
     def _refined_models_exist(self) -> Params:
@@ -410,6 +465,38 @@ class Params(_Section):
             raise ValueError(
                 f"refine.methods: {missing} are made by no stage; expected some of {sorted(made)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _t2s_bases_exist(self) -> Params:
+        """t2s needs a two-way translator and classifiers of source-style images."""
+        if not self.translate.t2s:
+            return self
+        if self.translate.gan not in ("cyclegan", "stargan"):
+            raise ValueError(
+                f"translate.t2s: {self.translate.gan} has no target → source generator; "
+                "expected translate.gan cyclegan or stargan"
+            )
+        made = {"source", *self.adapt.methods, *self.refined_models} - set(self.pixel_models)
+        missing = [m for m in self.translate.t2s if m not in made]
+        if missing:
+            raise ValueError(
+                f"translate.t2s: {missing} are no source-style classifier a stage makes; "
+                f"expected some of {sorted(made)}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ensemble_members_exist(self) -> Params:
+        known = {"source_only", *self.adapted_models}
+        for name in self.evaluate.ensembles:
+            members = name.split(ENSEMBLE)
+            unknown = [m for m in members if m not in known]
+            if len(members) < 2 or unknown:
+                raise ValueError(
+                    f"evaluate.ensembles: {name!r} needs two or more of {sorted(known)} joined "
+                    f"by {ENSEMBLE!r}" + (f" (unknown: {unknown})" if unknown else "")
+                )
         return self
 
 

@@ -124,6 +124,7 @@ adda: {epochs: 2, batch_size: 32}
 translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4, select: label_free}
 cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
 stargan: {epochs: 1, decay_epochs: 0, batch_size: 16, g_conv_dim: 4, g_blocks: 1, d_conv_dim: 4}
+pixelda: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
 evaluate: {batch_size: 256, device: cpu}
 """
 

@@ -20,7 +20,7 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     params["experiment"]["protocol"] = "tiny"
     (tmp_path / "configs" / "tiny.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "results" / "tiny.json"
-    methods = "source_only,dann,adda,cyclegan+adda,adda+refine"
+    methods = "source_only,dann,adda,cyclegan+adda,adda+refine,cyclegan+adda&source+t2s"
     args = ["bench", "digits", "--protocol", "tiny", "--seeds", "0,1", "--methods", methods]
     args += ["--out", str(out), "--root", str(ROOT), "--threads", "1", "-q"]
     result = runner.invoke(app, args)
@@ -28,7 +28,12 @@ def test_bench_digits_writes_documented_json(tmp_path, monkeypatch):
     record = json.loads(out.read_text())
     assert record["protocol"] == "tiny" and record["seeds"] == [0, 1]
     models = {"source_only", "oracle", "dann", "adda", "cyclegan+adda", "adda+refine"}
-    assert set(record["results"]) == models
+    made = {"source+t2s", "cyclegan+adda&source+t2s"}  # an ensemble brings its members
+    assert set(record["results"]) == models | made
+    assert record["params"]["translate"]["t2s"] == ["source"]
+    assert record["stage_seconds"]["source+t2s"] >= 0
+    ensemble = record["results"]["cyclegan+adda&source+t2s"]
+    assert ensemble["seconds"] >= record["results"]["cyclegan+adda"]["seconds"]
     assert record["params"]["refine"]["methods"] == ["adda"]
     refined, adda = record["results"]["adda+refine"], record["results"]["adda"]
     assert refined["seconds"] > adda["seconds"]  # a refined model counts the one it starts from

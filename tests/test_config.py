@@ -93,6 +93,7 @@ def _every_section_bad_value() -> list[tuple[str, str, object]]:
         ("translate", "metrics_samples", 1),
         ("cyclegan", "gan_loss", "wgan"),
         ("stargan", "d_repeat", 0),
+        ("pixelda", "gan_loss", "wgan"),
         ("evaluate", "device", "tpu"),
     ]
 
@@ -140,6 +141,10 @@ def test_bad_value_in_any_section_names_file_and_field(tmp_path, path, section, 
         (lambda r: r["stargan"].update(extra_domains=["svhm:x"]), "unknown domain spec kind"),
         (lambda r: r["translate"].update(gan="pix2pix"), "translate.gan: Input should be"),
         (lambda r: r["adapt"].update(pixel_methods=["adda", "adda"]), "must not repeat"),
+        (
+            lambda r: r["translate"].update(gan="cyclegan", copies=3),
+            "translate: copies: cyclegan translates each image one way only",
+        ),
     ],
 )
 def test_bad_values_name_field_and_expectation(tmp_path, mutate, expected):

@@ -6,15 +6,20 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
+from gantl.checkpoint import load_classifier
 from gantl.config import params_from_dict
 from gantl.data.store import read_split
 from gantl.errors import ConfigError
+from gantl.models.cyclegan_nets import ResnetGenerator
 from gantl.stages.adapt import adapt
-from gantl.stages.evaluate import evaluate
+from gantl.stages.evaluate import evaluate, load_model
 from gantl.stages.prepare import prepare
 from gantl.stages.pretrain import oracle, pretrain
+from gantl.stages.t2s import t2s
 from gantl.stages.translate import translate
 from tests.conftest import TINY_PARAMS
 
@@ -121,3 +126,97 @@ def test_stargan_learns_extra_domains_in_one_model(pipeline, tmp_path):
     assert "extra_domains" in manifest["inputs"]
     train = read_split(tmp_path / "translated" / "stargan" / "train.parquet")
     assert train.has_labels and summary["gan"] == "stargan"
+
+
+def test_pixelda_translates_one_way_and_feeds_pixel_methods(pipeline, tmp_path):
+    """PixelDA has no reverse generator: no reconstruction row or cycle error; its noise gives
+    each source train image `copies` different translations; and they feed a pixel + feature
+    model like any other translator's."""
+    root, _, _ = pipeline
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"] |= {"gan": "pixelda", "copies": 2}
+    pix = params_from_dict(raw)
+    prepared, models, translated = root / "data" / "prepared", root / "models", tmp_path / "t"
+    summary = translate(
+        pix,
+        prepared,
+        models,
+        translated=translated,
+        metrics=tmp_path / "metrics",
+        plots=tmp_path / "plots",
+        state_root=tmp_path / "state",
+    )
+    assert summary["gan"] == "pixelda" and "cycle_l1" not in summary
+    assert set(summary) >= {"fid", "label_preservation", "src_fid", "src_agreement"}
+    header = (tmp_path / "plots" / "translate" / "pixelda.csv").read_text().splitlines()[0]
+    assert "cycle_l1" not in header.split(",") and "src_agreement" in header.split(",")
+    manifest = json.loads((models / "pixelda" / "manifest.json").read_text())
+    assert manifest["architecture"]["kind"] == "pixelda"
+    train = read_split(translated / "pixelda" / "train.parquet")
+    original = read_split(prepared / "source" / "train.parquet")
+    n = len(original.labels)
+    assert np.array_equal(train.labels, np.tile(original.labels, 2))
+    assert np.array_equal(train.sample_ids[n:], original.sample_ids)
+    assert train.origins[n] == f"pixelda#1({original.origins[0]})"
+    assert not np.array_equal(train.images[:n], original.images)
+    assert not np.array_equal(train.images[:n], train.images[n:])  # fresh noise, new images
+    val = read_split(translated / "pixelda" / "val.parquet")
+    assert len(val.labels) == len(read_split(prepared / "source" / "val.parquet").labels)
+    adapt(pix, "pixelda+adda", prepared, models, translated)
+    assert (models / "pixelda+adda" / "seed_0" / "selected" / "model.safetensors").is_file()
+
+
+def test_t2s_reads_target_images_through_g_ba_and_ensembles_average(pipeline):
+    """source+t2s is the source model on G_BA(x); an ensemble's probabilities are its members'
+    mean; both are scored beside the other models, and the ensemble is never recommended."""
+    root, _, _ = pipeline
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"]["t2s"] = ["source"]
+    raw["evaluate"]["ensembles"] = ["cyclegan+adda&source+t2s"]
+    params = params_from_dict(raw)
+    prepared, models = root / "data" / "prepared", root / "models"
+    if not (models / "cyclegan+adda").is_dir():
+        adapt(params, "cyclegan+adda", prepared, models, root / "data" / "translated")
+    manifests = t2s(params, "source", models)
+    assert manifests[0]["inputs"].keys() == {"translator", "base_model"}
+    model, manifest = load_classifier(models / "source+t2s" / "seed_0" / "selected")
+    source, _ = load_classifier(models / "source" / "seed_0")
+    channels = manifest["architecture"]["in_channels"]
+    g_ba = ResnetGenerator(channels, channels, params.cyclegan.ngf, params.cyclegan.n_blocks)
+    weights = load_file(str(models / "cyclegan" / "model.safetensors"))
+    g_ba.load_state_dict({k.removeprefix("G_BA."): v for k, v in weights.items() if "G_BA." in k})
+    x = read_split(prepared / "target" / "test.parquet").tensors()[0][:16]
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(g_ba.eval()(x)), atol=1e-5)
+    assert manifest["architecture"]["translator"]["kind"] == "cyclegan"
+    names = ["source_only", "oracle", "cyclegan+adda", "source+t2s", "cyclegan+adda&source+t2s"]
+    summary = evaluate(
+        params,
+        prepared,
+        models,
+        metrics=root / "metrics",
+        plots=root / "plots",
+        reports=root / "reports",
+        names=names,
+    )
+    assert set(summary["results"]) == set(names)
+    assert summary["recommended"] != "cyclegan+adda&source+t2s"
+    ensemble, _ = load_model(models, "cyclegan+adda&source+t2s", 0)
+    pixel, _ = load_classifier(models / "cyclegan+adda" / "seed_0" / "selected")
+    with torch.no_grad():
+        mean = (torch.softmax(pixel(x), 1) + torch.softmax(model(x), 1)) / 2
+        assert torch.allclose(torch.softmax(ensemble(x), 1), mean, atol=1e-5)
+
+
+def test_t2s_needs_a_two_way_translator_and_known_models():
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"] |= {"gan": "pixelda", "t2s": ["source"]}
+    with pytest.raises(ConfigError, match="pixelda has no target → source generator"):
+        params_from_dict(raw)
+    raw["translate"] |= {"gan": "cyclegan", "t2s": ["cyclegan+adda"]}
+    with pytest.raises(ConfigError, match="no source-style classifier"):
+        params_from_dict(raw)
+    raw["translate"]["t2s"] = []
+    raw["evaluate"]["ensembles"] = ["adda&nope"]
+    with pytest.raises(ConfigError, match=r"unknown: \['nope'\]"):
+        params_from_dict(raw)

@@ -108,7 +108,7 @@ def label_free_quality(
     translated: torch.Tensor,
     labels: torch.Tensor,
     real_target: torch.Tensor,
-    reconstructed: torch.Tensor,
+    reconstructed: torch.Tensor | None,
     originals: torch.Tensor,
 ) -> dict[str, float]:
     """A translator's quality as judged without any target label.
@@ -117,15 +117,18 @@ def label_free_quality(
       the features of the source classifier, which no target label trained;
     - `src_agreement`: that classifier's accuracy on the translated images against their source
       labels (CyCADA's semantic consistency: a translated 3 should still read as a 3);
-    - `cycle_l1`: mean |G_BA(G_AB(x)) − x| over the same images (pixels in [−1, 1]).
+    - `cycle_l1`: mean |G_BA(G_AB(x)) − x| over the same images (pixels in [−1, 1]); left out
+      for a one-way translator (PixelDA: `reconstructed` is None).
     """
     f_fake = classifier_features(source_model, translated)
     f_real = classifier_features(source_model, real_target)
-    return {
+    quality = {
         "src_fid": frechet_distance(f_fake, f_real),
         "src_agreement": accuracy(labels, predict(source_model, translated)),
-        "cycle_l1": float((reconstructed - originals).abs().mean()),
     }
+    if reconstructed is not None:
+        quality["cycle_l1"] = float((reconstructed - originals).abs().mean())
+    return quality
 
 
 def label_free_score(quality: dict[str, float], untranslated: dict[str, float]) -> float:

@@ -20,6 +20,7 @@ from torch import nn
 
 from gantl.models.dtn import DTNEncoder
 from gantl.models.lenet import LeNetEncoder
+from gantl.models.translated import TranslatedEncoder, build_translator
 
 ModelName = Literal["lenet", "dtn"]
 
@@ -35,6 +36,9 @@ class Architecture:
     width: float = 1.0  # DTN channel multiplier
     bottleneck: int = 0  # > 0: fc(bottleneck) → BatchNorm1d ends the encoder
     head: Literal["linear", "weight_norm"] = "linear"
+    # a frozen target → source generator before the encoder (gantl.models.translated): the
+    # record of the translator it comes from, or None
+    translator: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,12 +67,17 @@ class BottleneckEncoder(nn.Module):
 
 
 def build_encoder(arch: Architecture) -> nn.Module:
-    """F for `arch`: LeNet or DTN, ending in the bottleneck when the record asks for one."""
+    """F for `arch`: LeNet or DTN, ending in the bottleneck when the record asks for one, and
+    reading translated images when it names a translator."""
     if arch.name == "lenet":
         encoder: nn.Module = LeNetEncoder(arch.in_channels, arch.image_size)
     else:
         encoder = DTNEncoder(arch.in_channels, arch.image_size, width=arch.width)
-    return BottleneckEncoder(encoder, arch.bottleneck) if arch.bottleneck > 0 else encoder
+    if arch.bottleneck > 0:
+        encoder = BottleneckEncoder(encoder, arch.bottleneck)
+    if arch.translator is not None:
+        encoder = TranslatedEncoder(build_translator(arch.translator), encoder)
+    return encoder
 
 
 def build_head(arch: Architecture, in_features: int) -> nn.Module:

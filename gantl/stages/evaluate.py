@@ -7,6 +7,7 @@ plots/confusion/<model>.csv (first seed).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from gantl.checkpoint import load_classifier
-from gantl.config import Params
+from gantl.config import ENSEMBLE, Params
 from gantl.data.store import PreparedSplit, read_split
 from gantl.errors import DataError
 from gantl.eval.guard import (
@@ -30,6 +32,7 @@ from gantl.eval.guard import (
 from gantl.eval.metrics import accuracy, classification_report, predict, predict_logits
 from gantl.eval.validators import proxy_a_distance
 from gantl.io import atomic_path, write_json
+from gantl.models.ensemble import EnsembleClassifier
 from gantl.runtime import resolve_device
 from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.paths import (
@@ -84,7 +87,7 @@ def evaluate(
             f"{split_path(prepared, 'target', 'test')}: target test labels are needed to score "
             "models, but this target domain is unlabelled"
         )
-    names = names or ["source_only", "oracle", *params.adapted_models]
+    names = names or ["source_only", "oracle", *params.adapted_models, *params.evaluate.ensembles]
     results: dict[str, Any] = {}
     rows: dict[str, list[dict[str, Any]]] = {}
     val_logits: dict[str, dict[int, torch.Tensor]] = {}
@@ -98,7 +101,7 @@ def evaluate(
             "%s: target acc %.4f ± %.4f over %d seed(s)",
             *(name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds)),
         )
-    adapted = [n for n in names if n not in BASELINES]
+    adapted = [n for n in names if n not in BASELINES and ENSEMBLE not in n]  # may be chosen
     _check_collapse(params, test, rows, results, adapted, val_logits)
     recommended, warnings, failed = guard(results, adapted, validator)
     for w in warnings:
@@ -133,7 +136,7 @@ def score_model(
     device = resolve_device(cfg.device)
     x_t, y_t = test.target.tensors()
     x_s, y_s = test.source.tensors()
-    model, manifest = load_classifier(checkpoint_dir(models, name, seed))
+    model, manifest = load_model(models, name, seed)
     model.to(device)
     y_pred = predict(model, x_t, cfg.batch_size, device).numpy()
     report = classification_report(y_t.numpy(), y_pred, test.target.meta["class_names"])
@@ -162,6 +165,20 @@ def score_model(
         row["target_acc_upper_bound"] = accuracy(y_t, y_bound)
         row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
     return row, y_pred, logits_val
+
+
+def load_model(models: Path, name: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
+    """A model's scored checkpoint; an ensemble ("a&b") is built from its members' checkpoints,
+    its manifest's hash from theirs."""
+    if ENSEMBLE not in name:
+        return load_classifier(checkpoint_dir(models, name, seed))
+    members = [load_classifier(checkpoint_dir(models, m, seed)) for m in name.split(ENSEMBLE)]
+    hashes = "".join(manifest["weights_sha256"] for _, manifest in members)
+    record = {
+        "metrics": {"best_epoch": None},
+        "weights_sha256": hashlib.sha256(hashes.encode()).hexdigest(),
+    }
+    return EnsembleClassifier([model for model, _ in members]).eval(), record
 
 
 def _check_collapse(

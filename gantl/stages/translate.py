@@ -1,11 +1,12 @@
 """The translate stage: a GAN turns labelled source images into target-style ones, labels kept.
 
-It trains the configured translator (CycleGAN or StarGAN) on source train and target train
-images (target labels never reach it), then writes
+It trains the configured translator (CycleGAN, StarGAN or PixelDA) on source train and target
+train images (target labels never reach it; PixelDA also reads the source labels), then writes
 
     models/<gan>/                 generator weights (safetensors) + manifest with per-epoch metrics
     data/translated/<gan>/{train,val}.parquet   the source splits, translated; labels, ids kept
-    plots/translate/<gan>.png     rows: source | translated | reconstructed | real target images
+    plots/translate/<gan>.png     rows: source | translated | reconstructed (two-way GANs only)
+                                  | real target images
     plots/translate/<gan>.csv     FID, KID and label preservation per epoch
     metrics/translate.json        the kept epoch's FID / KID / label preservation and label-free
                                   figures, and the same before translation, for comparison
@@ -46,7 +47,7 @@ from gantl.eval.gan_metrics import (
     translation_quality,
 )
 from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
-from gantl.methods import cyclegan, stargan
+from gantl.methods import cyclegan, pixelda, stargan
 from gantl.progress import progress_bar
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import METRICS, MODELS, PLOTS, PREPARED, STATE, TRANSLATED, seed_dir
@@ -61,7 +62,7 @@ class Translator:
     """A trained GAN reduced to what the pipeline needs from it."""
 
     to_target: ToImages  # source images → target style
-    to_source: ToImages  # target style → source (reconstruction)
+    to_source: ToImages | None  # target style → source (reconstruction); None: one-way (PixelDA)
     weights: nn.Module  # what is saved (both generators for CycleGAN, G for StarGAN)
     architecture: dict[str, Any]
     history: list[dict]
@@ -69,6 +70,8 @@ class Translator:
     device: str
     seconds: float
     best_epoch: int  # the epoch whose weights these are (`translate.select`)
+    # stochastic translators: source images → target style with noise drawn from a seed
+    draw: Callable[[torch.Tensor, int], torch.Tensor] | None = None
 
 
 class QualityProbe:
@@ -89,16 +92,16 @@ class QualityProbe:
         self.judge, self.source_model, self.seed = judge, source_model, seed
         self.untranslated = self._quality(x, x)  # what "no translation" scores
 
-    def _quality(self, fake: torch.Tensor, reconstructed: torch.Tensor) -> dict[str, float]:
+    def _quality(self, fake: torch.Tensor, reconstructed: torch.Tensor | None) -> dict[str, float]:
         q = translation_quality(self.judge, fake, self.y, self.real, seed=self.seed)
         return q | label_free_quality(
             self.source_model, fake, self.y, self.real, reconstructed, self.x
         )
 
-    def score(self, to_target: ToImages, to_source: ToImages) -> dict[str, float]:
+    def score(self, to_target: ToImages, to_source: ToImages | None) -> dict[str, float]:
         """Every figure of the translations `to_target` makes, and the label-free score."""
         fake = to_target(self.x)
-        q = self._quality(fake, to_source(fake))
+        q = self._quality(fake, None if to_source is None else to_source(fake))
         return q | {SCORE: label_free_score(q, self.untranslated)}
 
 
@@ -110,21 +113,25 @@ class TranslatorRun:
     state_dir: Path | None  # resumable state
     run_id: str  # ties the resumable state to these inputs
     on_step: Callable[[], None] | None
-    on_epoch: Callable[[int, ToImages, ToImages], dict[str, float]]  # per-epoch quality
+    on_epoch: Callable[[int, ToImages, ToImages | None], dict[str, float]]  # per-epoch quality
     score: Callable[[dict], float] | None  # of an epoch's record: keep the best; None: the last
 
 
 def train_translator(
     params: Params,
-    x_s: torch.Tensor,
+    source: tuple[torch.Tensor, torch.Tensor],
     x_t: torch.Tensor,
     run: TranslatorRun,
     extra: list[torch.Tensor] | None = None,
 ) -> Translator:
-    """Train `params.translate.gan` on x_s (domain A / 0) and x_t (domain B / 1); StarGAN also
+    """Train `params.translate.gan` on the source images (domain A / 0; `source` is images and
+    labels: PixelDA's task classifier reads the labels) and x_t (domain B / 1); StarGAN also
     learns the `extra` domains (2, 3, …)."""
+    x_s, y_s = source
     if params.translate.gan == "cyclegan":
         return _cyclegan(params, x_s, x_t, run)
+    if params.translate.gan == "pixelda":
+        return _pixelda(params, x_s, y_s, x_t, run)
     return _stargan(params, [x_s, x_t, *(extra or [])], run)
 
 
@@ -161,7 +168,46 @@ def _cyclegan(
     )
 
 
-def _run_record(r: cyclegan.CycleGanResult | stargan.StarGanResult) -> dict[str, Any]:
+def _pixelda(
+    params: Params, x_s: torch.Tensor, y_s: torch.Tensor, x_t: torch.Tensor, run: TranslatorRun
+) -> Translator:
+    cfg, seed = params.pixelda, params.translate.seed
+    if run.classifier is None:
+        raise ValueError("PixelDA's task classifier starts from the source classifier: none given")
+    r = pixelda.train_pixelda(
+        x_s,
+        y_s,
+        x_t,
+        cfg,
+        run.classifier,
+        seed=seed,
+        state_dir=run.state_dir,
+        run_id=run.run_id,
+        on_step=run.on_step,
+        on_epoch=lambda e, g: run.on_epoch(e, lambda x: pixelda.translate(g, x, seed), None),
+        budget_minutes=params.translate.budget_minutes,
+        score=run.score,
+    )
+    return Translator(
+        to_target=lambda x: pixelda.translate(r.G, x, seed),
+        to_source=None,
+        draw=lambda x, noise_seed: pixelda.translate(r.G, x, noise_seed),
+        weights=r.G,
+        architecture={
+            "kind": "pixelda",
+            "channels": x_s.shape[1],
+            "size": x_s.shape[-1],
+            "ngf": cfg.ngf,
+            "n_blocks": cfg.n_blocks,
+            "z_dim": cfg.z_dim,
+        },
+        **_run_record(r),
+    )
+
+
+def _run_record(
+    r: cyclegan.CycleGanResult | stargan.StarGanResult | pixelda.PixelDaResult,
+) -> dict[str, Any]:
     """What every translator's result records about its run."""
     return {
         "history": r.history,
@@ -219,7 +265,7 @@ def translate(
     split = _read_splits(prepared, gan)
     h = split["source", "train"].meta["shape"][0]
     g = torch.Generator().manual_seed(tcfg.seed)
-    x_s, x_t = _training_images(split, tcfg.train_size, g)
+    (x_s, y_s), x_t = _training_images(split, tcfg.train_size, g)
     x_probe, y_probe, x_real = _probes(split, tcfg.metrics_samples, g)
     seed0 = params.experiment.seeds[0]
     judge, _ = load_classifier(seed_dir(Path(models) / "oracle", seed0))
@@ -231,7 +277,7 @@ def translate(
     extra = _extra_domains(params, (h, x_s.shape[1]), g, inputs) if gan == "stargan" else []
     probe = QualityProbe(x_probe, y_probe, x_real, judge, source_model, tcfg.seed)
 
-    def on_epoch(epoch: int, to_target: ToImages, to_source: ToImages) -> dict[str, float]:
+    def on_epoch(epoch: int, to_target: ToImages, to_source: ToImages | None) -> dict[str, float]:
         q = probe.score(to_target, to_source)
         _log_epoch(gan, epoch, q)
         return q
@@ -245,9 +291,9 @@ def translate(
         on_epoch=on_epoch,
         score=(lambda record: record[SCORE]) if tcfg.select == "label_free" else None,
     )
-    result = _train_with_progress(params, x_s, x_t, run, extra)
+    result = _train_with_progress(params, (x_s, y_s), x_t, run, extra)
     _save_translator(params, result, inputs, Path(models) / gan)
-    translated_by = {"gan": gan, "seed": tcfg.seed, "inputs": inputs}
+    translated_by = {"gan": gan, "seed": tcfg.seed, "copies": tcfg.copies, "inputs": inputs}
     _write_translated(split, result, translated_by, Path(translated) / gan)
     n = tcfg.grid_images
     _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
@@ -290,31 +336,34 @@ def _read_splits(prepared: Path, gan: str) -> dict[tuple[str, str], Split]:
 
 def _train_with_progress(
     params: Params,
-    x_s: torch.Tensor,
+    source: tuple[torch.Tensor, torch.Tensor],
     x_t: torch.Tensor,
     run: TranslatorRun,
     extra: list[torch.Tensor],
 ) -> Translator:
     gan = params.translate.gan
     cfg = getattr(params, gan)
+    x_s = source[0]
     sizes = [len(x_s), len(x_t), *(len(x) for x in extra)]
     with progress_bar(
         balanced_steps(sizes, cfg.batch_size) * cfg.epochs, f"translate ({gan})"
     ) as bar:
         log.info("translate: %s on %d source and %d target images", gan, len(x_s), len(x_t))
-        return train_translator(params, x_s, x_t, replace(run, on_step=bar.advance), extra)
+        return train_translator(params, source, x_t, replace(run, on_step=bar.advance), extra)
 
 
 def _training_images(
     split: dict[tuple[str, str], Split], train_size: int | None, g: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Source and target train images (target labels stop here), `train_size` of each."""
-    x_s = split["source", "train"].tensors()[0]
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Source train images with their labels, and target train images (target labels stop
+    here), `train_size` of each."""
+    x_s, y_s = split["source", "train"].tensors()
     x_t = split["target", "train"].tensors()[0]
     if train_size is not None:
-        x_s = x_s[torch.randperm(len(x_s), generator=g)[:train_size]]
+        keep = torch.randperm(len(x_s), generator=g)[:train_size]
+        x_s, y_s = x_s[keep], y_s[keep]
         x_t = x_t[torch.randperm(len(x_t), generator=g)[:train_size]]
-    return x_s, x_t
+    return (x_s, y_s), x_t
 
 
 def _probes(
@@ -371,20 +420,33 @@ def _write_translated(
     translated_by: dict[str, Any],
     out: Path,
 ) -> None:
-    """The source train/val splits, translated; labels, sample ids and metadata kept."""
-    gan = translated_by["gan"]
+    """The source train/val splits, translated; labels, sample ids and metadata kept. The train
+    split holds `copies` translations of each image (copy i's noise drawn from seed + i; copy 0
+    is `to_target`'s), val one."""
+    gan, copies = translated_by["gan"], translated_by["copies"]
     with atomic_dir(out) as tmp:
         for name in ("train", "val"):
             src = split["source", name]
-            images = result.to_target(src.tensors()[0])
+            x = src.tensors()[0]
+            n = copies if name == "train" else 1
+            draws = [result.to_target(x)]
+            if n > 1 and result.draw is None:
+                raise ValueError(f"translate.copies: {gan} cannot draw fresh translations")
+            draws += [result.draw(x, translated_by["seed"] + i) for i in range(1, n)]
             meta = {
                 **{k: v for k, v in src.meta.items() if k not in ("shape", "num_rows")},
                 "domain": f"{src.meta['domain']} → {split['target', name].meta['domain']} ({gan})",
                 "translated_by": translated_by,
             }
-            origins = np.asarray([f"{gan}({o})" for o in src.origins], dtype=object)
+            tags = [gan] + [f"{gan}#{i}" for i in range(1, n)]
+            origins = np.asarray([f"{t}({o})" for t in tags for o in src.origins], dtype=object)
             write_split(
-                tmp / f"{name}.parquet", to_uint8(images), src.labels, src.sample_ids, origins, meta
+                tmp / f"{name}.parquet",
+                to_uint8(torch.cat(draws)),
+                np.tile(src.labels, n),
+                np.tile(src.sample_ids, n),
+                origins,
+                meta,
             )
 
 
@@ -395,7 +457,7 @@ def _summary(
     `judge` figures (FID, KID, label preservation) use target labels: a diagnostic, never a
     choice; the `src_*` figures and the score are what `translate.select: label_free` reads."""
     after = next(h for h in result.history if h["epoch"] == result.best_epoch)
-    keys = ("fid", "kid", "label_preservation", *LABEL_FREE)
+    keys = [k for k in ("fid", "kid", "label_preservation", *LABEL_FREE) if k in after]
     return {
         "gan": result.architecture["kind"],
         "judge": f"{judge} (target-domain classifier features; uses target labels)",
@@ -413,7 +475,8 @@ def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: tor
     """Rows: source images, their translations, those translated back, and real target images
     (unrelated to the columns above them) to judge the translations' style against."""
     fake = translator.to_target(x)
-    rows = torch.cat([x, fake, translator.to_source(fake), target])
+    back = [] if translator.to_source is None else [translator.to_source(fake)]
+    rows = torch.cat([x, fake, *back, target])
     grid = make_grid(rows, nrow=len(x), padding=2, normalize=True, value_range=(-1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -422,6 +485,7 @@ def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: tor
 
 def _write_history(path: Path, history: list[dict]) -> None:
     keys = ["epoch", "fid", "kid", "label_preservation", *LABEL_FREE, SCORE]
+    keys = [k for k in keys if k in history[0]]
     lines = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

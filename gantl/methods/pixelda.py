@@ -1,0 +1,230 @@
+"""PixelDA: unsupervised pixel-level domain adaptation (Bousmalis et al., CVPR 2017).
+
+    https://arxiv.org/abs/1612.05424
+
+A generator G(x_s, z) restyles a labelled source image, with a noise vector z, so that a
+discriminator D cannot tell it from target images, while a task classifier T, trained on the
+generated images and the source images together, keeps reading the source label off it:
+
+    min_{G,T} max_D   α L_adv(D, G) + β L_task(G, T) + γ L_content(G)
+
+    L_adv     = the GAN loss of D(x_t) against D(G(x_s, z))           (least squares by default)
+    L_task    = ½ [CE(T(G(x_s, z)), y_s) + CE(T(x_s), y_s)]
+    L_content = PMSE(G(x_s, z), x_s) = (1/k)‖d‖² − (1/k²)(d·1)²,   d = G(x_s, z) − x_s
+
+PMSE (pairwise mean squared error, the paper's content-similarity loss) penalises the
+differences between pairs of pixels that translation changed, not a uniform shift: it is the
+per-image variance of d, so a generator may recolour the whole image but not move its strokes.
+The paper applies it within foreground masks (LineMod); here it covers the whole image.
+G and T share one optimiser (Adam), D has its own; they alternate once per step. The task
+classifier starts from the source classifier. Only G is kept: the pipeline trains its own
+models on the translations.
+
+What is kept (and scored each epoch) is an exponential moving average of G's weights,
+G_ema ← ema · G_ema + (1 − ema) · G after every step (Yazıcı et al., ICLR 2019, "The unusual
+effectiveness of averaging in GAN training"): the live generator swings between colour schemes
+from one epoch to the next (on MNIST → MNIST-M, label preservation 93 → 73 → 93 %), and the
+average of its recent weights does not. ema = 0 keeps the live generator.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gantl.config import PixelDaConfig
+from gantl.methods.gan_losses import d_loss, g_loss
+from gantl.models.cyclegan_nets import PatchDiscriminator
+from gantl.models.pixelda_nets import PixelDAGenerator
+from gantl.runtime import resolve_device, seed_everything
+from gantl.training.batches import paired_batches
+from gantl.training.best import BestWeights, resume_best
+from gantl.training.budget import TimeBudget
+from gantl.training.meters import EpochAverage
+from gantl.training.resume import Resumable, fingerprint
+from gantl.training.schedules import set_lr
+
+log = logging.getLogger("gantl")
+
+
+def pmse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pairwise mean squared error, averaged over the batch: the variance of x − y per image."""
+    d = (x - y).flatten(1)
+    return (d.pow(2).mean(1) - d.mean(1).pow(2)).mean()
+
+
+def sample_noise(n: int, z_dim: int, generator: torch.Generator) -> torch.Tensor:
+    """z ~ U[−1, 1]^z_dim, drawn on the CPU so a seed reproduces it on any device."""
+    return torch.rand(n, z_dim, generator=generator) * 2 - 1
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, live: nn.Module, ema: float) -> None:
+    """average ← ema · average + (1 − ema) · live for parameters; buffers (BatchNorm's running
+    statistics) are copied."""
+    for a, p in zip(average.parameters(), live.parameters(), strict=True):
+        a.lerp_(p, 1.0 - ema)
+    for a, b in zip(average.buffers(), live.buffers(), strict=True):
+        a.copy_(b)
+
+
+def pixelda_step(
+    nets: dict[str, nn.Module],
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x_s: torch.Tensor,
+    y_s: torch.Tensor,
+    x_t: torch.Tensor,
+    z: torch.Tensor,
+    cfg: PixelDaConfig,
+) -> dict[str, float]:
+    """One update of G and T together, then one of D."""
+    G, D, T = nets["G"], nets["D"], nets["T"]
+    fake = G(x_s, z)
+    # 1. G and T: fool D, keep the label readable, change no more than the style
+    D.requires_grad_(False)
+    loss_adv = g_loss(cfg.gan_loss, D(fake))
+    loss_task = 0.5 * (F.cross_entropy(T(fake), y_s) + F.cross_entropy(T(x_s), y_s))
+    loss_content = pmse(fake, x_s)
+    loss = cfg.lambda_adv * loss_adv + cfg.lambda_task * loss_task
+    if cfg.lambda_content > 0:
+        loss = loss + cfg.lambda_content * loss_content
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    # 2. D: target images are real, generated ones fake
+    D.requires_grad_(True)
+    loss_d = d_loss(cfg.gan_loss, D(x_t), D(fake.detach()))
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return {
+        "g_adv": loss_adv.item(),
+        "task": loss_task.item(),
+        "content": loss_content.item(),
+        "d": loss_d.item(),
+    }
+
+
+@dataclass(frozen=True)
+class PixelDaResult:
+    G: PixelDAGenerator  # (source image, noise) → target style: the averaged weights, eval mode
+    history: list[dict]  # per epoch: mean losses, lr, seconds and whatever on_epoch returned
+    resumed_from: int  # last epoch of the state the run continued from (0: a fresh start)
+    device: str
+    seconds: float
+    best_epoch: int  # the epoch whose generator this is (the last one without a score)
+
+
+def train_pixelda(
+    x_s: torch.Tensor,
+    y_s: torch.Tensor,
+    x_t: torch.Tensor,
+    cfg: PixelDaConfig,
+    classifier: nn.Module,
+    seed: int = 0,
+    state_dir: Path | None = None,
+    run_id: str = "",
+    on_step: Callable[[], None] | None = None,
+    on_epoch: Callable[[int, PixelDAGenerator], dict[str, float]] | None = None,
+    budget_minutes: float | None = None,
+    score: Callable[[dict], float] | None = None,
+) -> PixelDaResult:
+    """Train on labelled source images (x_s, y_s) and unlabelled target images x_t, N×C×H×W in
+    [−1, 1]; `classifier` (the source model) is T's starting point. Resuming, the time budget,
+    `on_epoch` and `score` work as in `gantl.methods.cyclegan.train_cyclegan`."""
+    seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
+    device = resolve_device(cfg.device)
+    if x_s.shape[1:] != x_t.shape[1:] or x_s.shape[-1] != x_s.shape[-2]:
+        raise ValueError(f"PixelDA needs square images of one shape: {x_s.shape}, {x_t.shape}")
+    channels, size = x_s.shape[1], x_s.shape[-1]
+    nets: dict[str, nn.Module] = {
+        "G": PixelDAGenerator(channels, size, cfg.ngf, cfg.n_blocks, cfg.z_dim).to(device),
+        "D": PatchDiscriminator(channels, cfg.ndf, cfg.d_layers).to(device),
+        "T": copy.deepcopy(classifier).to(device).requires_grad_(True),
+    }
+    nets["G_ema"] = copy.deepcopy(nets["G"]).requires_grad_(False)  # what is kept
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = torch.optim.Adam([*nets["G"].parameters(), *nets["T"].parameters()], cfg.lr, betas)
+    opt_d = torch.optim.Adam(nets["D"].parameters(), cfg.lr, betas)
+    state = Resumable(
+        directory=state_dir,
+        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, list(x_s.shape), list(x_t.shape)),
+        modules=nets,
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+    )
+    history: list[dict] = []
+    best = BestWeights({"G": nets["G_ema"]})
+    start_epoch = 1
+    resumed = state.load()
+    if resumed is not None:
+        history, start_epoch = resumed.history, resumed.epoch + 1
+        resume_best(best, history, score, resumed.tensors)
+        log.info("pixelda: resuming after epoch %d from %s", resumed.epoch, state_dir)
+    resumed_from = start_epoch - 1
+    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
+    budget.update(len(history), sum(h["seconds"] for h in history))
+    start = time.perf_counter()
+    epoch = start_epoch - 1
+    while budget.more(epoch):
+        epoch += 1
+        t0 = time.perf_counter()
+        lr = cfg.lr * budget.lr_factor(epoch)
+        set_lr(opt_g, lr)
+        set_lr(opt_d, lr)
+        for net in nets.values():
+            net.train()
+        meter = EpochAverage()
+        for idx_s, idx_t in paired_batches(len(x_s), len(x_t), cfg.batch_size, generator):
+            z = sample_noise(len(idx_s), cfg.z_dim, generator).to(device)
+            batch = (x_s[idx_s].to(device), y_s[idx_s].to(device), x_t[idx_t].to(device))
+            meter.add(pixelda_step(nets, opt_g, opt_d, *batch, z, cfg))
+            update_average(nets["G_ema"], nets["G"], cfg.ema)
+            if on_step is not None:
+                on_step()
+        record = {"epoch": epoch, "lr": lr, **meter.means()}
+        if on_epoch is not None:
+            nets["G_ema"].eval()
+            record.update(on_epoch(epoch, nets["G_ema"]))
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        if score is not None:
+            best.offer(epoch, score(record))
+        budget.update(epoch, sum(h["seconds"] for h in history))
+        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
+            state.save(epoch, history, best.tensors())
+    best.restore()
+    return PixelDaResult(
+        G=nets["G_ema"].cpu().eval(),
+        history=history,
+        resumed_from=resumed_from,
+        device=str(device),
+        seconds=time.perf_counter() - start,
+        best_epoch=best.epoch or epoch,
+    )
+
+
+@torch.no_grad()
+def translate(
+    G: PixelDAGenerator, x: torch.Tensor, seed: int = 0, batch_size: int = 256
+) -> torch.Tensor:
+    """G(x, z) in batches on G's device, a fresh z per image drawn from `seed`; CPU tensors."""
+    device = next(G.parameters()).device
+    G.eval()
+    noise = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        z = sample_noise(len(xb), G.z_dim, noise)
+        out.append(G(xb.to(device), z.to(device)).cpu())
+    return torch.cat(out) if out else x.clone()
