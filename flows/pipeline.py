@@ -44,7 +44,8 @@ def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | Non
     translate_metrics = Path(root) / METRICS / "translate.json"
     if translate_metrics.is_file():
         translate = json.loads(translate_metrics.read_text())
-        publish_translation(translate, Path(root) / PLOTS / "translate" / f"{translate['gan']}.png")
+        curves = Path(root) / PLOTS / "translate" / translate["gan"]
+        publish_translation(translate, curves.with_suffix(".png"), curves.with_suffix(".csv"))
     return summary
 
 

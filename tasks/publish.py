@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 from pathlib import Path
 
 from prefect import task
@@ -20,11 +21,12 @@ def publish_summary(summary: dict) -> None:
 
 
 @task
-def publish_translation(translate: dict, grid: Path) -> None:
-    """The translator's FID / KID / label preservation, with its grid inlined as a PNG."""
+def publish_translation(translate: dict, grid: Path, history: Path) -> None:
+    """The translator's FID / KID / label preservation, with its grid inlined as a PNG and its
+    per-epoch curves as a table."""
     before = translate["untranslated"]
     lines = [
-        f"## {translate['gan']}: source | translated | reconstructed | real target",
+        f"## {translate['gan']}: source | translated | reconstructed (two-way) | real target",
         "",
         f"![grid](data:image/png;base64,{base64.b64encode(grid.read_bytes()).decode()})",
         "",
@@ -36,5 +38,27 @@ def publish_translation(translate: dict, grid: Path) -> None:
         f"| {100 * before['label_preservation']:.1f}% |",
         "",
         f"Judged on {translate['judge']}, {translate['n_images']} images.",
+        "",
+        *_epoch_table(history, translate["epoch"]),
     ]
     create_markdown_artifact(key="gantl-translation", markdown="\n".join(lines))
+
+
+def _epoch_table(history: Path, kept: int) -> list[str]:
+    """The per-epoch curves (plots/translate/<gan>.csv) as a table, the kept epoch in bold."""
+    if not history.is_file():
+        return []
+    rows = list(csv.DictReader(history.read_text().splitlines()))
+    lines = [
+        "| epoch | FID (oracle) | label preservation (oracle) | FID (source model) "
+        "| source-model agreement | label-free score |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        epoch = f"**{r['epoch']}** (kept)" if int(float(r["epoch"])) == kept else r["epoch"]
+        lines.append(
+            f"| {epoch} | {float(r['fid']):.2f} | {100 * float(r['label_preservation']):.1f}% "
+            f"| {float(r['src_fid']):.2f} | {100 * float(r['src_agreement']):.1f}% "
+            f"| {float(r['label_free_score']):.3f} |"
+        )
+    return lines

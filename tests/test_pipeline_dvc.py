@@ -58,6 +58,9 @@ def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
         assert (repo / "data" / "translated" / "cyclegan" / f"{split}.parquet").is_file()
     assert (repo / "models" / "cyclegan+adda" / "seed_0" / "selected" / "manifest.json").is_file()
     assert (repo / "plots" / "translate" / "cyclegan.png").is_file()
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)["data"]
+    curves = shown["translator labels kept per epoch"][0]["content"]["data"]["values"]
+    assert {"epoch", "label_preservation", "label_free_score", "kept"} <= set(curves[0])
     translate = json.loads((repo / "metrics" / "translate.json").read_text())
     assert translate["gan"] == "cyclegan" and 0 <= translate["label_preservation"] <= 1
     assert not (repo / ".gantl" / "state" / "cyclegan").exists()  # removed once finished

@@ -67,5 +67,8 @@ def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefe
 
     import asyncio
 
-    keys = {a.key for a in asyncio.run(artifacts())}
+    found = asyncio.run(artifacts())
+    keys = {a.key for a in found}
     assert {"gantl-summary", "gantl-report", "gantl-translation"} <= keys
+    translation = next(a for a in found if a.key == "gantl-translation")
+    assert "(kept)" in translation.data and "label-free score" in translation.data

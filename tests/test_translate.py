@@ -60,8 +60,9 @@ def test_translated_splits_keep_labels_ids_and_record_provenance(pipeline):
     history = (root / "plots" / "translate" / "cyclegan.csv").read_text().splitlines()
     assert history[0].split(",") == [
         *("epoch", "fid", "kid", "label_preservation"),
-        *("src_fid", "src_agreement", "cycle_l1", "label_free_score"),
+        *("src_fid", "src_agreement", "cycle_l1", "label_free_score", "kept"),
     ]
+    assert history[1].endswith(",1")  # the one epoch is the kept one
     assert len(history) == 2
     assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated", "src_fid"}
     assert summary["select"] == "label_free" and summary["epoch"] == 1

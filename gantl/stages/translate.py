@@ -297,7 +297,7 @@ def translate(
     _write_translated(split, result, translated_by, Path(translated) / gan)
     n = tcfg.grid_images
     _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
-    _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history)
+    _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history, result.best_epoch)
     before = probe.untranslated
     summary = _summary(result, before, f"oracle seed {seed0}", len(x_probe), tcfg.select)
     write_json(Path(metrics) / "translate.json", summary)
@@ -483,10 +483,13 @@ def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: tor
         save_image(grid, str(tmp), format="png")
 
 
-def _write_history(path: Path, history: list[dict]) -> None:
+def _write_history(path: Path, history: list[dict], kept: int) -> None:
+    """Per epoch: the oracle's figures, the label-free ones and `kept` (1 on the kept epoch)."""
     keys = ["epoch", "fid", "kid", "label_preservation", *LABEL_FREE, SCORE]
     keys = [k for k in keys if k in history[0]]
-    lines = [",".join(keys)] + [",".join(f"{h[k]:.6g}" for k in keys) for h in history]
+    lines = [",".join([*keys, "kept"])] + [
+        ",".join([*(f"{h[k]:.6g}" for k in keys), str(int(h["epoch"] == kept))]) for h in history
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
