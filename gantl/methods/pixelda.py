@@ -24,7 +24,9 @@ What is kept (and scored each epoch) is an exponential moving average of G's wei
 G_ema ← ema · G_ema + (1 − ema) · G after every step (Yazıcı et al., ICLR 2019, "The unusual
 effectiveness of averaging in GAN training"): the live generator swings between colour schemes
 from one epoch to the next (on MNIST → MNIST-M, label preservation 93 → 73 → 93 %), and the
-average of its recent weights does not. ema = 0 keeps the live generator.
+average of its recent weights does not. ema = 0 keeps the live generator. Early on the decay
+is min(ema, (1 + t)/(10 + t)) at step t, so the average does not drag the random initial
+weights along for its first few hundred steps.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from gantl.methods.gan_losses import d_loss, g_loss
 from gantl.models.cyclegan_nets import PatchDiscriminator
 from gantl.models.pixelda_nets import PixelDAGenerator
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training.batches import paired_batches
+from gantl.training.batches import balanced_steps, paired_batches
 from gantl.training.best import BestWeights, resume_best
 from gantl.training.budget import TimeBudget
 from gantl.training.meters import EpochAverage
@@ -185,11 +187,13 @@ def train_pixelda(
         for net in nets.values():
             net.train()
         meter = EpochAverage()
-        for idx_s, idx_t in paired_batches(len(x_s), len(x_t), cfg.batch_size, generator):
+        batches = paired_batches(len(x_s), len(x_t), cfg.batch_size, generator)
+        for i, (idx_s, idx_t) in enumerate(batches):
+            t = (epoch - 1) * balanced_steps((len(x_s), len(x_t)), cfg.batch_size) + i
             z = sample_noise(len(idx_s), cfg.z_dim, generator).to(device)
             batch = (x_s[idx_s].to(device), y_s[idx_s].to(device), x_t[idx_t].to(device))
             meter.add(pixelda_step(nets, opt_g, opt_d, *batch, z, cfg))
-            update_average(nets["G_ema"], nets["G"], cfg.ema)
+            update_average(nets["G_ema"], nets["G"], min(cfg.ema, (1 + t) / (10 + t)))
             if on_step is not None:
                 on_step()
         record = {"epoch": epoch, "lr": lr, **meter.means()}
