@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gantl.checkpoint import load_classifier
-from gantl.config import ENSEMBLE, Params
+from gantl.config import ENSEMBLE, T2S, Params
 from gantl.data.store import PreparedSplit, read_split
 from gantl.errors import DataError
 from gantl.eval.guard import (
@@ -233,7 +233,13 @@ def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any
     """Mean ± std over seeds of what `score_model` measured."""
     mean, std = _mean_std([r["target_acc"] for r in per_seed])
     selection = SELECTION.get(name) or (
-        "translated-source val acc" if name.endswith("+source_only") else f"validator {validator}"
+        "the members' checkpoints"
+        if ENSEMBLE in name
+        else "its base model's checkpoint"
+        if name.endswith(T2S)
+        else "translated-source val acc"
+        if name.endswith("+source_only")
+        else f"validator {validator}"
     )
     out: dict[str, Any] = {
         "target_acc_mean": mean,
