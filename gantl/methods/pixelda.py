@@ -23,7 +23,7 @@ models on the translations.
 What is kept (and scored each epoch) is an exponential moving average of G's weights,
 G_ema ← ema · G_ema + (1 − ema) · G after every step (Yazıcı et al., ICLR 2019, "The unusual
 effectiveness of averaging in GAN training"): the live generator swings between colour schemes
-from one epoch to the next (on MNIST → MNIST-M, label preservation 93 → 73 → 93 %), and the
+from one epoch to the next (on MNIST → MNIST-M, label preservation 94 → 73 → 93 %), and the
 average of its recent weights does not. ema = 0 keeps the live generator. Early on the decay
 is min(ema, (1 + t)/(10 + t)) at step t, so the average does not drag the random initial
 weights along for its first few hundred steps.
