@@ -121,7 +121,7 @@ dann: {epochs: auto, steps: 22, batch_size: 32}
 cdan: {epochs: 2, batch_size: 32}
 refine: {methods: [], epochs: 2, batch_size: 32}
 adda: {epochs: 2, batch_size: 32}
-translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4, select: label_free}
+translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4, select: label_free, t2s: []}
 cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
 stargan: {epochs: 1, decay_epochs: 0, batch_size: 16, g_conv_dim: 4, g_blocks: 1, d_conv_dim: 4}
 pixelda: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}

@@ -121,7 +121,8 @@ def test_changes_list_old_and_new_values(params_copy):
     assert "cdan.epochs: auto → 200" in changes
     assert "translate.budget_minutes: 10.0 → null" in changes  # the paper's epochs in full
     assert not any(c.startswith("cyclegan.batch_size") for c in changes)  # 64 either way
-    assert len(changes) == 19
+    assert "pixelda.n_blocks: 4 → 6" in changes
+    assert len(changes) == 24
     # applying it again changes nothing and leaves the file alone
     text = params_copy.read_text()
     assert apply_profile_file(params_copy, "paper", REPO_PROFILES) == []
