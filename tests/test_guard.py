@@ -18,6 +18,8 @@ from gantl.eval.guard import (
     confident_agreement,
     consensus,
     consensus_agreement,
+    divergence_reference,
+    family,
     prediction_spread,
 )
 from gantl.stages.evaluate import evaluate
@@ -119,10 +121,11 @@ def test_consensus_votes_and_breaks_ties_by_the_anchor():
     assert two.tolist() == b.argmax(1).tolist()
 
 
-def test_consensus_agreement_trusts_the_others_over_a_wrong_source_only():
-    """On a large shift source-only is mostly wrong, and its surest predictions too; three
-    adapted models that agree with one another (and the truth) must not be flagged, while a
-    model with swapped classes still is."""
+def test_a_wrong_source_only_gives_way_to_the_other_models_vote():
+    """On a large shift source-only is mostly wrong, and its surest predictions too; no adapted
+    model agrees with them, so the reference becomes the others' vote: three adapted models of
+    different families that agree with one another (and the truth) pass, while a model with
+    swapped classes is still flagged."""
     g = torch.Generator().manual_seed(0)
     truth = torch.randint(0, 10, (400,), generator=g)
 
@@ -136,50 +139,58 @@ def test_consensus_agreement_trusts_the_others_over_a_wrong_source_only():
         "source_only": model(0.3),
         "dann": model(0.9),
         "cdan": model(0.92),
-        "dann+refine": model(0.93),
-        "adda": model(0.9, shift=1),  # every class moved to the next
+        "adda": model(0.93),
+        "cyclegan+adda": model(0.9, shift=1),  # every class moved to the next
     }
     limits = CollapseLimits()
-    everyone = set(logits)
-    agreement = consensus_agreement(logits, "source_only", everyone, limits.confident_share)
-    for name in ("dann", "cdan", "dann+refine"):
-        assert agreement[name] >= limits.min_agreement
-        # source-only alone as the reference would flag them: its surest quarter is wrong
-        alone = consensus_agreement(
-            {"source_only": logits["source_only"], name: logits[name]},
-            "source_only",
-            {"source_only"},
-            limits.confident_share,
-        )
-        assert alone[name] < limits.min_agreement
-    assert agreement["adda"] < 0.2
-    # with source-only the only other voter, the swapped model is caught as before
-    pair = {"source_only": logits["source_only"], "adda": logits["adda"]}
-    assert consensus_agreement(pair, "source_only", {"source_only"}, 0.25)["adda"] < 0.5
+    adapted = set(logits) - {"source_only"}
+    alone = consensus_agreement(logits, "source_only", {"source_only"}, limits.confident_share)
+    assert all(alone[name] < limits.min_agreement for name in adapted)
+    agreement, reference = divergence_reference(
+        logits, adapted, limits.confident_share, limits.min_agreement
+    )
+    assert reference == "consensus"
+    for name in ("dann", "cdan", "adda"):
+        assert agreement[name] >= limits.min_agreement, agreement
+    assert agreement["cyclegan+adda"] < 0.2
 
 
-def test_a_model_with_swapped_classes_is_never_recommended(tiny):
-    """Spread over every class and more confident than source-only, but each class moved to
-    the next: only the agreement with source-only's surest predictions (the consensus of the
-    other models, here source-only alone) catches it."""
-    root, params = tiny
-    models = root / "models"
-    source, _ = load_classifier(seed_dir(models / "source", 0))
-    swapped = copy.deepcopy(source)
-    head = swapped.head
-    with torch.no_grad():  # class k's weights answer for class k + 1, and a little surer
-        g, v = head.parametrizations.weight.original0, head.parametrizations.weight.original1
-        g.copy_(1.3 * g.roll(1, 0))
-        v.copy_(v.roll(1, 0))
-        head.bias.copy_(1.3 * head.bias.roll(1, 0))
-    _save_adapted(models, "cdan", swapped)
-    summary = _evaluate(root, params, ["source_only", "oracle", "cdan"])
-    cdan, source_only = summary["results"]["cdan"], summary["results"]["source_only"]
-    assert cdan["validator_score_mean"] > source_only["validator_score_mean"]
-    assert cdan["target_acc_mean"] < source_only["target_acc_mean"]
-    assert cdan["collapsed"] and cdan["confident_agreement_mean"] == 0.0
-    assert summary["recommended"] == "source_only" and summary["adaptation_failed"]
-    # its spread is source-only's own (the tiny source model already favours one class) …
-    assert cdan["top_class_share_mean"] == source_only["top_class_share_mean"]
-    # … so what tells it apart is the agreement
-    assert "classes swapped" in cdan["collapse"][0][-1]
+def test_source_only_stays_the_reference_while_an_adapted_model_agrees_with_it():
+    """USPS shrunk and moved: DANN, DANN + refine (made from DANN) and CDAN share one wrong
+    alignment; source-only is right where it is surest, and ADDA keeps those predictions. Its
+    agreement corroborates source-only, which stays the reference and flags the three; their
+    own vote, one per family or not, would have let some of them through."""
+    g = torch.Generator().manual_seed(1)
+    n = 800
+    truth = torch.randint(0, 10, (n,), generator=g)
+    swapped = torch.rand(n, generator=g) < 0.55  # where the aligned models share their error
+    sure = torch.rand(n, generator=g) < 0.4  # where source-only is confident, and right
+
+    def logits_of(pred: torch.Tensor, boost: torch.Tensor | None = None) -> torch.Tensor:
+        x = 4 * torch.nn.functional.one_hot(pred, 10).float() + torch.rand(n, 10, generator=g)
+        if boost is not None:
+            x = x + 4 * boost.float().unsqueeze(1) * torch.nn.functional.one_hot(pred, 10)
+        return x
+
+    def independent(accuracy: float) -> torch.Tensor:
+        wrong = torch.rand(n, generator=g) > accuracy
+        return torch.where(wrong, torch.randint(0, 10, (n,), generator=g), truth)
+
+    so_pred = torch.where(sure, truth, independent(0.35))
+    aligned = torch.where(swapped, (truth + 1) % 10, truth)
+    logits = {
+        "source_only": logits_of(so_pred, boost=sure),
+        "adda": logits_of(torch.where(sure, truth, independent(0.5))),
+        "dann": logits_of(aligned),
+        "dann+refine": logits_of(aligned),
+        "cdan": logits_of(torch.where(torch.rand(n, generator=g) < 0.05, truth, aligned)),
+    }
+    assert family("dann+refine") == "dann" and family("source+t2s") == "source_only"
+    limits = CollapseLimits()
+    agreement, reference = divergence_reference(
+        logits, set(logits) - {"source_only"}, limits.confident_share, limits.min_agreement
+    )
+    assert reference == "source_only"
+    assert agreement["adda"] >= limits.min_agreement
+    for name in ("dann", "dann+refine", "cdan"):
+        assert agreement[name] < limits.min_agreement, (name, agreement)

@@ -24,7 +24,7 @@ from gantl.errors import DataError
 from gantl.eval.guard import (
     CollapseLimits,
     collapse_reasons,
-    consensus_agreement,
+    divergence_reference,
     guard,
     prediction_spread,
     prior_top_share,
@@ -210,11 +210,12 @@ def _check_collapse(
             if not collapse_reasons(by_seed[name][seed], base, prior_top, limits)
         }
         logits = {name: val_logits[name][seed] for name in ["source_only", *seeded]}
-        agreement = consensus_agreement(
-            logits, "source_only", {"source_only", *spread_ok}, limits.confident_share
+        agreement, reference = divergence_reference(
+            logits, spread_ok, limits.confident_share, limits.min_agreement
         )
         for name in seeded:
             by_seed[name][seed]["confident_agreement"] = agreement[name]
+            by_seed[name][seed]["agreement_reference"] = reference
     for name in adapted:
         values = [r["confident_agreement"] for r in rows[name]]
         results[name]["confident_agreement_mean"] = sum(values) / len(values)
