@@ -100,8 +100,12 @@ def shifts_markdown(suite: dict[str, Any]) -> str:
         )
     lines += ["", *(f"- `{n}`: {r['shift']['description']}" for n, r in records.items())]
     first = next(iter(records.values()), None)
-    if first is not None:
+    commits = {r["commit"] for r in records.values()}
+    if first is not None and len(commits) == 1:
         lines += ["", f"Seeds {first['seeds']}, commit `{first['commit']}`."]
+    elif first is not None:  # a suite merged from runs at several commits
+        per_shift = ", ".join(f"{n} `{str(r['commit'])[:7]}`" for n, r in records.items())
+        lines += ["", f"Seeds {first['seeds']}; commit per shift: {per_shift}."]
     return "\n".join(lines) + "\n"
 
 

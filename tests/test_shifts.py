@@ -87,6 +87,10 @@ def test_guard_check_and_table():
     suite = {"base": "b", "source": "s", "shifts": {"x": record("dann", 0.7)}}
     table = shifts_markdown(suite)
     assert "| x | 50.0 | 70.0 ★ | 99.0 | dann | yes | 1.0 |" in table
+    assert "Seeds [0], commit `abc`." in table
+    later = record("source_only", 0.4) | {"commit": "def4567890"}
+    merged = shifts_markdown({**suite, "shifts": {"x": record("dann", 0.7), "y": later}})
+    assert "commit per shift: x `abc`, y `def4567`." in merged
 
 
 def test_shifts_table_is_written_beside_its_json(tmp_path):
