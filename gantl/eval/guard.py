@@ -128,7 +128,8 @@ def consensus_agreement(
         for v in sorted(voters, key=lambda v: (len(v), v)):  # a base before what derives from it
             if family(v) != family(name):
                 representative.setdefault(family(v), v)
-        others = [logits[v] for v in sorted(representative.values())]
+        # no other family left (source+t2s beside source-only alone): source-only is the reference
+        others = [logits[v] for v in sorted(representative.values())] or [logits[anchor]]
         reference, strength = consensus(others, logits[anchor].argmax(1))
         out[name] = confident_agreement(own.argmax(1), reference, strength, share)
     return out
