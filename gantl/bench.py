@@ -191,6 +191,8 @@ def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, An
             "target_acc_upper_bound_mean": r.get("target_acc_upper_bound_mean"),
             "negative_transfer": r.get("negative_transfer", False),
             "collapsed": r.get("collapsed", False),
+            # agreement with the guard's reference (gantl.eval.guard), where it was checked
+            "confident_agreement_mean": r.get("confident_agreement_mean"),
             # adapted methods include the source pretraining (and translator) they start from
             "seconds": round(seconds.get(name, 0.0) + _upstream_seconds(name, seconds), 2),
         }

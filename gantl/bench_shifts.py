@@ -81,8 +81,9 @@ def shifts_markdown(suite: dict[str, Any]) -> str:
         f"# Shifts of {suite['base']} as targets of {suite['source']}",
         "",
         "Target test accuracy (%), checkpoints chosen by the label-free validator; "
-        "★ the model the report recommends (collapse guard applied). `guard ok`: the",
-        "recommendation scores at least source-only − 1 point. oracle: trained on target labels.",
+        "★ the model the report recommends (collapse guard applied); ✗ a model the guard flagged",
+        "(collapsed, or diverged from its reference). `guard ok`: the recommendation scores at",
+        "least source-only − 1 point. oracle: trained on target labels.",
         "",
         "| shift | " + " | ".join(methods) + " | recommended | guard ok | minutes |",
         "|---|" + "---:|" * len(methods) + "---|---|---:|",
@@ -91,8 +92,9 @@ def shifts_markdown(suite: dict[str, Any]) -> str:
         cells = []
         for m in methods:
             res = r["results"].get(m)
-            star = " ★" if m == r["recommended"] else ""
-            cells.append("" if res is None else f"{100 * res['target_acc_mean']:.1f}{star}")
+            mark = " ★" if m == r["recommended"] else ""
+            mark += " ✗" if res is not None and res.get("collapsed") else ""
+            cells.append("" if res is None else f"{100 * res['target_acc_mean']:.1f}{mark}")
         failed = " (adaptation failed)" if r["adaptation_failed"] else ""
         lines.append(
             f"| {name} | " + " | ".join(cells) + f" | {r['recommended']}{failed} "

@@ -152,11 +152,14 @@ class EvaluateConfig(_Section):
     # … or its most-predicted class takes more than this share of the way from the source
     # prior's largest class share to all of the target images
     collapse_top_share: float = Field(0.5, gt=0, le=1)
-    # … or it agrees with the majority vote of the other models (source-only and every adapted
-    # model that did not collapse) on less than this share of the target-val images where that
-    # vote is surest (the `confident_share` of them with the most votes, then confidence)
+    # … or it diverges from the reference on the target-val images where that is surest (the
+    # `confident_share` of them): source-only's surest predictions while an adapted model agrees
+    # with `min_confident_agreement` of them (counting only the images that model corroborates,
+    # where `min_corroborated_agreement` is needed), else the other models' majority vote
+    # (where `min_confident_agreement` is)
     confident_share: float = Field(0.25, gt=0, le=1)
     min_confident_agreement: float = Field(0.8, ge=0, le=1)
+    min_corroborated_agreement: float = Field(0.9, ge=0, le=1)
     # ensembles scored beside the models: member names joined by "&" (the average of their
     # softmax outputs), e.g. "cyclegan+adda&source+t2s"; reported, never recommended
     ensembles: list[str] = []

@@ -89,8 +89,10 @@ def test_guard_check_and_table():
     assert "| x | 50.0 | 70.0 ★ | 99.0 | dann | yes | 1.0 |" in table
     assert "Seeds [0], commit `abc`." in table
     later = record("source_only", 0.4) | {"commit": "def4567890"}
+    later["results"]["dann"]["collapsed"] = True  # flagged by the guard
     merged = shifts_markdown({**suite, "shifts": {"x": record("dann", 0.7), "y": later}})
     assert "commit per shift: x `abc`, y `def4567`." in merged
+    assert "| y | 50.0 ★ | 40.0 ✗ | 99.0 | source_only (adaptation failed) | yes |" in merged
 
 
 def test_shifts_table_is_written_beside_its_json(tmp_path):

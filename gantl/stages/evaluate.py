@@ -198,6 +198,7 @@ def _check_collapse(
         cfg.collapse_top_share,
         cfg.confident_share,
         cfg.min_confident_agreement,
+        cfg.min_corroborated_agreement,
     )
     prior_top = prior_top_share(test.adaptation.y_s, len(test.target.meta["class_names"]))
     baseline = {r["seed"]: r for r in rows["source_only"]}
