@@ -172,6 +172,7 @@ AdaptMethod = Literal["dann", "adda", "cdan"]
 PixelMethod = Literal["source_only", "dann", "adda", "cdan"]  # on translated source images
 GANS = ("cyclegan", "stargan", "pixelda")  # translators of the translate stage
 STOCHASTIC_GANS = ("pixelda",)  # a noise input: each call may translate an image differently
+TWO_WAY_GANS = ("cyclegan", "stargan")  # translators with a target → source generator (t2s)
 
 
 class AdaptConfig(_Section):
@@ -475,10 +476,10 @@ class Params(_Section):
         """t2s needs a two-way translator and classifiers of source-style images."""
         if not self.translate.t2s:
             return self
-        if self.translate.gan not in ("cyclegan", "stargan"):
+        if self.translate.gan not in TWO_WAY_GANS:
             raise ValueError(
                 f"translate.t2s: {self.translate.gan} has no target → source generator; "
-                "expected translate.gan cyclegan or stargan"
+                f"expected translate.gan one of {', '.join(TWO_WAY_GANS)}"
             )
         made = {"source", *self.adapt.methods, *self.refined_models} - set(self.pixel_models)
         missing = [m for m in self.translate.t2s if m not in made]

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantl.config import TWO_WAY_GANS
 from gantl.models.cyclegan_nets import ResnetGenerator
 from gantl.models.stargan_nets import StarGenerator
-
-TWO_WAY = ("cyclegan", "stargan")  # translators with a target → source generator
 
 
 class ToDomain(nn.Module):
@@ -44,7 +43,9 @@ def build_translator(record: dict[str, Any]) -> nn.Module:
             record["channels"], record["c_dim"], record["conv_dim"], record["n_blocks"]
         )
         return ToDomain(g, 0, record["c_dim"])
-    raise ValueError(f"no target → source generator for translator {kind!r}; expected {TWO_WAY}")
+    raise ValueError(
+        f"no target → source generator for translator {kind!r}; expected one of {TWO_WAY_GANS}"
+    )
 
 
 class TranslatedEncoder(nn.Module):

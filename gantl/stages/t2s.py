@@ -17,11 +17,10 @@ from typing import Any
 from safetensors.torch import load_file
 
 from gantl.checkpoint import WEIGHTS, load_classifier, load_manifest, save_checkpoint
-from gantl.config import T2S, Params
+from gantl.config import T2S, TWO_WAY_GANS, Params
 from gantl.errors import ConfigError, DataError
 from gantl.io import atomic_dir
 from gantl.models.classifier import Architecture, Classifier
-from gantl.models.translated import TWO_WAY
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import BASELINES, MODELS, checkpoint_dir, seed_dir
 
@@ -33,9 +32,9 @@ REVERSE = {"cyclegan": ("G_BA.", ""), "stargan": ("", "generator.")}
 def t2s(params: Params, base: str, models: Path = MODELS) -> dict[int, dict[str, Any]]:
     """Write models/<base>+t2s: each seed's `base` classifier reading G_BA(x)."""
     gan = params.translate.gan
-    if gan not in TWO_WAY:
+    if gan not in TWO_WAY_GANS:
         raise ConfigError(
-            f"translate.t2s: {gan} has no target → source generator; expected {TWO_WAY}"
+            f"translate.t2s: {gan} has no target → source generator; expected {TWO_WAY_GANS}"
         )
     translator_dir = Path(models) / gan
     record = load_manifest(translator_dir)
