@@ -25,6 +25,7 @@ import yaml
 from gantl.checkpoint import git_commit, load_manifest
 from gantl.config import (
     ENSEMBLE,
+    GANS,
     REFINED,
     T2S,
     Params,
@@ -227,9 +228,9 @@ def bench_params(
     if unknown:
         raise ConfigError(
             f"bench: unknown method(s) {unknown}; expected source_only, dann, adda, cdan, or "
-            "<gan>+<method> with gan cyclegan or stargan and method source_only, dann, adda or "
-            "cdan, each optionally followed by +refine or +t2s (source+refine, source+t2s for "
-            "source-only), or such names joined by '&' (an ensemble)"
+            f"<gan>+<method> with gan one of {', '.join(GANS)} and method source_only, dann, "
+            "adda or cdan, each optionally followed by +refine or +t2s (source+refine, "
+            "source+t2s for source-only), or such names joined by '&' (an ensemble)"
         )
     adapted = [parse_method(m) for m in wanted if m not in ("source_only", "source")]
     gans = sorted({gan for gan, _ in adapted if gan})

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gantl.config import CycleGanConfig
-from gantl.methods import cyclegan
 from gantl.methods.cyclegan import ImagePool, train_cyclegan, translate
+from gantl.training import gan_loop
 from gantl.training.schedules import linear_decay
 from tests.conftest import two_domains
 
@@ -77,7 +77,7 @@ def test_a_time_budget_ends_the_run_early_on_an_annealed_learning_rate(monkeypat
     a, b = two_domains()
     cfg = TINY.model_copy(update={"epochs": 50, "decay_epochs": 10})
     clock = {"now": 0.0}  # a clock that only the metrics move: 6 s an epoch, 10 fit a minute
-    monkeypatch.setattr(cyclegan.time, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(gan_loop.time, "perf_counter", lambda: clock["now"])
 
     def slow_metrics(epoch: int, g_ab, g_ba) -> dict[str, float]:
         clock["now"] += 6.0

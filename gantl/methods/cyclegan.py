@@ -20,8 +20,6 @@ learning rate is constant, then falls linearly over the last `decay_epochs` epoc
 from __future__ import annotations
 
 import copy
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +33,11 @@ from gantl.methods.gan_losses import d_loss, g_loss
 from gantl.models.cyclegan_nets import PatchDiscriminator, ResnetGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import paired_batches
-from gantl.training.best import BestWeights, resume_best
-from gantl.training.budget import TimeBudget
+from gantl.training.best import BestWeights
+from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
 from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
-
-log = logging.getLogger("gantl")
 
 
 class ImagePool:
@@ -197,32 +193,27 @@ def train_cyclegan(
     if classifier is not None:
         classifier = copy.deepcopy(classifier).to(device).eval().requires_grad_(False)
     pools = (ImagePool(cfg.pool_size, generator), ImagePool(cfg.pool_size, generator))
-    state = Resumable(
-        directory=state_dir,
-        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, list(x_a.shape), list(x_b.shape)),
-        modules=nets,
-        optimizers={"G": opt_g, "D": opt_d},
-        generator=generator,
+    loop = EpochLoop(
+        name="cyclegan",
+        state=Resumable(
+            directory=state_dir,
+            fingerprint=fingerprint(
+                cfg.model_dump(), seed, run_id, list(x_a.shape), list(x_b.shape)
+            ),
+            modules=nets,
+            optimizers={"G": opt_g, "D": opt_d},
+            generator=generator,
+        ),
+        best=BestWeights({"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]}),
+        epochs=cfg.epochs,
+        decay_epochs=cfg.decay_epochs,
+        checkpoint_every=cfg.checkpoint_every,
+        budget_minutes=budget_minutes,
+        score=score,
     )
-    history: list[dict] = []
-    best = BestWeights({"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]})
-    start_epoch = 1
-    resumed = state.load()
-    if resumed is not None:
-        history, start_epoch = resumed.history, resumed.epoch + 1
-        pools[0].load(resumed.tensors["pool_a"], device)
-        pools[1].load(resumed.tensors["pool_b"], device)
-        resume_best(best, history, score, resumed.tensors)
-        log.info("cyclegan: resuming after epoch %d from %s", resumed.epoch, state_dir)
-    resumed_from = start_epoch - 1
-    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
-    budget.update(len(history), sum(h["seconds"] for h in history))
-    start = time.perf_counter()
-    epoch = start_epoch - 1
-    while budget.more(epoch):
-        epoch += 1
-        t0 = time.perf_counter()
-        lr = cfg.lr * budget.lr_factor(epoch)
+
+    def train_epoch(epoch: int, lr_factor: float) -> dict[str, float]:
+        lr = cfg.lr * lr_factor
         set_lr(opt_g, lr)
         set_lr(opt_d, lr)
         for net in nets.values():
@@ -233,27 +224,30 @@ def train_cyclegan(
             meter.add(cyclegan_step(nets, opt_g, opt_d, real_a, real_b, pools, cfg, classifier))
             if on_step is not None:
                 on_step()
-        record = {"epoch": epoch, "lr": lr, **meter.means()}
-        if on_epoch is not None:
-            nets["G_AB"].eval(), nets["G_BA"].eval()
-            record.update(on_epoch(epoch, nets["G_AB"], nets["G_BA"]))
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        if score is not None:
-            best.offer(epoch, score(record))
-        budget.update(epoch, sum(h["seconds"] for h in history))
-        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
-            pooled = {"pool_a": pools[0].state(), "pool_b": pools[1].state()}
-            state.save(epoch, history, pooled | best.tensors())
-    best.restore()
+        return {"lr": lr, **meter.means()}
+
+    def metrics(epoch: int) -> dict[str, float]:
+        nets["G_AB"].eval(), nets["G_BA"].eval()
+        return on_epoch(epoch, nets["G_AB"], nets["G_BA"]) if on_epoch is not None else {}
+
+    def resume_pools(tensors: dict[str, torch.Tensor]) -> None:
+        pools[0].load(tensors["pool_a"], device)
+        pools[1].load(tensors["pool_b"], device)
+
+    outcome = loop.run(
+        train_epoch,
+        metrics,
+        extra_state=lambda: {"pool_a": pools[0].state(), "pool_b": pools[1].state()},
+        on_resume=resume_pools,
+    )
     return CycleGanResult(
         G_AB=nets["G_AB"].cpu().eval(),
         G_BA=nets["G_BA"].cpu().eval(),
-        history=history,
-        resumed_from=resumed_from,
+        history=outcome.history,
+        resumed_from=outcome.resumed_from,
         device=str(device),
-        seconds=time.perf_counter() - start,
-        best_epoch=best.epoch or epoch,
+        seconds=outcome.seconds,
+        best_epoch=loop.best.epoch or outcome.last_epoch,
     )
 
 

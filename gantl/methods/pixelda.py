@@ -32,8 +32,6 @@ weights along for its first few hundred steps.
 from __future__ import annotations
 
 import copy
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +46,11 @@ from gantl.models.cyclegan_nets import PatchDiscriminator
 from gantl.models.pixelda_nets import PixelDAGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import balanced_steps, paired_batches
-from gantl.training.best import BestWeights, resume_best
-from gantl.training.budget import TimeBudget
+from gantl.training.best import BestWeights
+from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
 from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
-
-log = logging.getLogger("gantl")
 
 
 def pmse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,30 +154,28 @@ def train_pixelda(
     betas = (cfg.beta1, cfg.beta2)
     opt_g = torch.optim.Adam([*nets["G"].parameters(), *nets["T"].parameters()], cfg.lr, betas)
     opt_d = torch.optim.Adam(nets["D"].parameters(), cfg.lr, betas)
-    state = Resumable(
-        directory=state_dir,
-        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, list(x_s.shape), list(x_t.shape)),
-        modules=nets,
-        optimizers={"G": opt_g, "D": opt_d},
-        generator=generator,
+    loop = EpochLoop(
+        name="pixelda",
+        state=Resumable(
+            directory=state_dir,
+            fingerprint=fingerprint(
+                cfg.model_dump(), seed, run_id, list(x_s.shape), list(x_t.shape)
+            ),
+            modules=nets,
+            optimizers={"G": opt_g, "D": opt_d},
+            generator=generator,
+        ),
+        best=BestWeights({"G": nets["G_ema"]}),
+        epochs=cfg.epochs,
+        decay_epochs=cfg.decay_epochs,
+        checkpoint_every=cfg.checkpoint_every,
+        budget_minutes=budget_minutes,
+        score=score,
     )
-    history: list[dict] = []
-    best = BestWeights({"G": nets["G_ema"]})
-    start_epoch = 1
-    resumed = state.load()
-    if resumed is not None:
-        history, start_epoch = resumed.history, resumed.epoch + 1
-        resume_best(best, history, score, resumed.tensors)
-        log.info("pixelda: resuming after epoch %d from %s", resumed.epoch, state_dir)
-    resumed_from = start_epoch - 1
-    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
-    budget.update(len(history), sum(h["seconds"] for h in history))
-    start = time.perf_counter()
-    epoch = start_epoch - 1
-    while budget.more(epoch):
-        epoch += 1
-        t0 = time.perf_counter()
-        lr = cfg.lr * budget.lr_factor(epoch)
+    steps_per_epoch = balanced_steps((len(x_s), len(x_t)), cfg.batch_size)
+
+    def train_epoch(epoch: int, lr_factor: float) -> dict[str, float]:
+        lr = cfg.lr * lr_factor
         set_lr(opt_g, lr)
         set_lr(opt_d, lr)
         for net in nets.values():
@@ -189,32 +183,27 @@ def train_pixelda(
         meter = EpochAverage()
         batches = paired_batches(len(x_s), len(x_t), cfg.batch_size, generator)
         for i, (idx_s, idx_t) in enumerate(batches):
-            t = (epoch - 1) * balanced_steps((len(x_s), len(x_t)), cfg.batch_size) + i
+            t = (epoch - 1) * steps_per_epoch + i
             z = sample_noise(len(idx_s), cfg.z_dim, generator).to(device)
             batch = (x_s[idx_s].to(device), y_s[idx_s].to(device), x_t[idx_t].to(device))
             meter.add(pixelda_step(nets, opt_g, opt_d, *batch, z, cfg))
             update_average(nets["G_ema"], nets["G"], min(cfg.ema, (1 + t) / (10 + t)))
             if on_step is not None:
                 on_step()
-        record = {"epoch": epoch, "lr": lr, **meter.means()}
-        if on_epoch is not None:
-            nets["G_ema"].eval()
-            record.update(on_epoch(epoch, nets["G_ema"]))
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        if score is not None:
-            best.offer(epoch, score(record))
-        budget.update(epoch, sum(h["seconds"] for h in history))
-        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
-            state.save(epoch, history, best.tensors())
-    best.restore()
+        return {"lr": lr, **meter.means()}
+
+    def metrics(epoch: int) -> dict[str, float]:
+        nets["G_ema"].eval()
+        return on_epoch(epoch, nets["G_ema"]) if on_epoch is not None else {}
+
+    outcome = loop.run(train_epoch, metrics)
     return PixelDaResult(
         G=nets["G_ema"].cpu().eval(),
-        history=history,
-        resumed_from=resumed_from,
+        history=outcome.history,
+        resumed_from=outcome.resumed_from,
         device=str(device),
-        seconds=time.perf_counter() - start,
-        best_epoch=best.epoch or epoch,
+        seconds=outcome.seconds,
+        best_epoch=loop.best.epoch or outcome.last_epoch,
     )
 
 

@@ -16,8 +16,6 @@ every domain and sends each to a random *other* domain (with two domains: always
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +28,11 @@ from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
 from gantl.models.stargan_nets import StarDiscriminator, StarGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import balanced_batches
-from gantl.training.best import BestWeights, resume_best
-from gantl.training.budget import TimeBudget
+from gantl.training.best import BestWeights
+from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
 from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
-
-log = logging.getLogger("gantl")
 
 
 def other_domains(c_org: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
@@ -132,34 +128,31 @@ def train_stargan(
     D = StarDiscriminator(channels, size, k, cfg.d_conv_dim, cfg.d_repeat).to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
-    state = Resumable(
-        directory=state_dir,
-        fingerprint=fingerprint(cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains]),
-        modules={"G": G, "D": D},
-        optimizers={"G": opt_g, "D": opt_d},
-        generator=generator,
+    loop = EpochLoop(
+        name="stargan",
+        state=Resumable(
+            directory=state_dir,
+            fingerprint=fingerprint(
+                cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains]
+            ),
+            modules={"G": G, "D": D},
+            optimizers={"G": opt_g, "D": opt_d},
+            generator=generator,
+        ),
+        best=BestWeights({"G": G}),
+        epochs=cfg.epochs,
+        decay_epochs=cfg.decay_epochs,
+        checkpoint_every=cfg.checkpoint_every,
+        budget_minutes=budget_minutes,
+        score=score,
     )
-    history: list[dict] = []
-    best = BestWeights({"G": G})
-    start_epoch, step = 1, 0
-    resumed = state.load()
-    if resumed is not None:
-        history, start_epoch = resumed.history, resumed.epoch + 1
-        step = int(resumed.tensors["step"])
-        resume_best(best, history, score, resumed.tensors)
-        log.info("stargan: resuming after epoch %d from %s", resumed.epoch, state_dir)
-    resumed_from = start_epoch - 1
     labels = torch.arange(k).repeat_interleave(cfg.batch_size)
-    budget = TimeBudget(cfg.epochs, cfg.decay_epochs, budget_minutes)
-    budget.update(len(history), sum(h["seconds"] for h in history))
-    start = time.perf_counter()
-    epoch = start_epoch - 1
-    while budget.more(epoch):
-        epoch += 1
-        t0 = time.perf_counter()
-        factor = budget.lr_factor(epoch)
-        set_lr(opt_g, cfg.lr_g * factor)
-        set_lr(opt_d, cfg.lr_d * factor)
+    step = 0  # D updates so far: G updates every n_critic of them
+
+    def train_epoch(epoch: int, lr_factor: float) -> dict[str, float]:
+        nonlocal step
+        set_lr(opt_g, cfg.lr_g * lr_factor)
+        set_lr(opt_d, cfg.lr_d * lr_factor)
         G.train(), D.train()
         meter = EpochAverage()
         for idx in balanced_batches([len(x) for x in domains], cfg.batch_size, generator):
@@ -173,27 +166,30 @@ def train_stargan(
             )
             if on_step is not None:
                 on_step()
-        record = {"epoch": epoch, "lr_g": cfg.lr_g * factor}
-        record |= meter.means()
-        if on_epoch is not None:
-            G.eval()
-            record.update(on_epoch(epoch, G))
-        record["seconds"] = time.perf_counter() - t0
-        history.append(record)
-        if score is not None:
-            best.offer(epoch, score(record))
-        budget.update(epoch, sum(h["seconds"] for h in history))
-        if epoch % cfg.checkpoint_every == 0 or not budget.more(epoch):
-            state.save(epoch, history, {"step": torch.tensor(step)} | best.tensors())
-    best.restore()
+        return {"lr_g": cfg.lr_g * lr_factor, **meter.means()}
+
+    def metrics(epoch: int) -> dict[str, float]:
+        G.eval()
+        return on_epoch(epoch, G) if on_epoch is not None else {}
+
+    def resume_step(tensors: dict[str, torch.Tensor]) -> None:
+        nonlocal step
+        step = int(tensors["step"])
+
+    outcome = loop.run(
+        train_epoch,
+        metrics,
+        extra_state=lambda: {"step": torch.tensor(step)},
+        on_resume=resume_step,
+    )
     return StarGanResult(
         G=G.cpu().eval(),
         D=D.cpu().eval(),
-        history=history,
-        resumed_from=resumed_from,
+        history=outcome.history,
+        resumed_from=outcome.resumed_from,
         device=str(device),
-        seconds=time.perf_counter() - start,
-        best_epoch=best.epoch or epoch,
+        seconds=outcome.seconds,
+        best_epoch=loop.best.epoch or outcome.last_epoch,
     )
 
 
