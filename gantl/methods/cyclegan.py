@@ -33,10 +33,8 @@ from gantl.methods.gan_losses import d_loss, g_loss
 from gantl.models.cyclegan_nets import PatchDiscriminator, ResnetGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import paired_batches
-from gantl.training.best import BestWeights
 from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
-from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
 
 
@@ -193,21 +191,15 @@ def train_cyclegan(
     if classifier is not None:
         classifier = copy.deepcopy(classifier).to(device).eval().requires_grad_(False)
     pools = (ImagePool(cfg.pool_size, generator), ImagePool(cfg.pool_size, generator))
-    loop = EpochLoop(
-        name="cyclegan",
-        state=Resumable(
-            directory=state_dir,
-            fingerprint=fingerprint(
-                cfg.model_dump(), seed, run_id, list(x_a.shape), list(x_b.shape)
-            ),
-            modules=nets,
-            optimizers={"G": opt_g, "D": opt_d},
-            generator=generator,
-        ),
-        best=BestWeights({"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]}),
-        epochs=cfg.epochs,
-        decay_epochs=cfg.decay_epochs,
-        checkpoint_every=cfg.checkpoint_every,
+    loop = EpochLoop.build(
+        "cyclegan",
+        cfg,
+        (seed, run_id, list(x_a.shape), list(x_b.shape)),
+        modules=nets,
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+        keep={"G_AB": nets["G_AB"], "G_BA": nets["G_BA"]},
+        state_dir=state_dir,
         budget_minutes=budget_minutes,
         score=score,
     )

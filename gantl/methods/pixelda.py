@@ -46,10 +46,8 @@ from gantl.models.cyclegan_nets import PatchDiscriminator
 from gantl.models.pixelda_nets import PixelDAGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import balanced_steps, paired_batches
-from gantl.training.best import BestWeights
 from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
-from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
 
 
@@ -154,21 +152,15 @@ def train_pixelda(
     betas = (cfg.beta1, cfg.beta2)
     opt_g = torch.optim.Adam([*nets["G"].parameters(), *nets["T"].parameters()], cfg.lr, betas)
     opt_d = torch.optim.Adam(nets["D"].parameters(), cfg.lr, betas)
-    loop = EpochLoop(
-        name="pixelda",
-        state=Resumable(
-            directory=state_dir,
-            fingerprint=fingerprint(
-                cfg.model_dump(), seed, run_id, list(x_s.shape), list(x_t.shape)
-            ),
-            modules=nets,
-            optimizers={"G": opt_g, "D": opt_d},
-            generator=generator,
-        ),
-        best=BestWeights({"G": nets["G_ema"]}),
-        epochs=cfg.epochs,
-        decay_epochs=cfg.decay_epochs,
-        checkpoint_every=cfg.checkpoint_every,
+    loop = EpochLoop.build(
+        "pixelda",
+        cfg,
+        (seed, run_id, list(x_s.shape), list(x_t.shape)),
+        modules=nets,
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+        keep={"G": nets["G_ema"]},
+        state_dir=state_dir,
         budget_minutes=budget_minutes,
         score=score,
     )

@@ -28,10 +28,8 @@ from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
 from gantl.models.stargan_nets import StarDiscriminator, StarGenerator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import balanced_batches
-from gantl.training.best import BestWeights
 from gantl.training.gan_loop import EpochLoop
 from gantl.training.meters import EpochAverage
-from gantl.training.resume import Resumable, fingerprint
 from gantl.training.schedules import set_lr
 
 
@@ -128,21 +126,15 @@ def train_stargan(
     D = StarDiscriminator(channels, size, k, cfg.d_conv_dim, cfg.d_repeat).to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
-    loop = EpochLoop(
-        name="stargan",
-        state=Resumable(
-            directory=state_dir,
-            fingerprint=fingerprint(
-                cfg.model_dump(), seed, run_id, [list(x.shape) for x in domains]
-            ),
-            modules={"G": G, "D": D},
-            optimizers={"G": opt_g, "D": opt_d},
-            generator=generator,
-        ),
-        best=BestWeights({"G": G}),
-        epochs=cfg.epochs,
-        decay_epochs=cfg.decay_epochs,
-        checkpoint_every=cfg.checkpoint_every,
+    loop = EpochLoop.build(
+        "stargan",
+        cfg,
+        (seed, run_id, [list(x.shape) for x in domains]),
+        modules={"G": G, "D": D},
+        optimizers={"G": opt_g, "D": opt_d},
+        generator=generator,
+        keep={"G": G},
+        state_dir=state_dir,
         budget_minutes=budget_minutes,
         score=score,
     )

@@ -12,12 +12,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
+from torch import nn
 
 from gantl.training.best import BestWeights, resume_best
 from gantl.training.budget import TimeBudget
-from gantl.training.resume import Resumable
+from gantl.training.resume import Resumable, fingerprint
 
 log = logging.getLogger("gantl")
 
@@ -28,6 +31,16 @@ class LoopOutcome:
     resumed_from: int  # the epoch a resumed run continued after (0: a fresh run)
     last_epoch: int
     seconds: float  # this call's wall time (a resumed run's earlier epochs not included)
+
+
+class GanSchedule(Protocol):
+    """What a translator's config section holds for the loop."""
+
+    epochs: int
+    decay_epochs: int
+    checkpoint_every: int
+
+    def model_dump(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,37 @@ class EpochLoop:
     checkpoint_every: int
     budget_minutes: float | None = None
     score: Callable[[dict], float] | None = None  # of an epoch's record; higher is better
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        cfg: GanSchedule,
+        run: tuple[Any, ...],
+        modules: dict[str, nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+        keep: dict[str, nn.Module],
+        state_dir: Path | None = None,
+        budget_minutes: float | None = None,
+        score: Callable[[dict], float] | None = None,
+    ) -> EpochLoop:
+        """The loop of one run: its state (resumable when the config, `run` (seed, run id,
+        data shapes) and so its fingerprint match) in `state_dir`, keeping `keep`'s weights
+        from the best epoch."""
+        state = Resumable(
+            state_dir, fingerprint(cfg.model_dump(), *run), modules, optimizers, generator
+        )
+        return cls(
+            name,
+            state,
+            BestWeights(keep),
+            cfg.epochs,
+            cfg.decay_epochs,
+            cfg.checkpoint_every,
+            budget_minutes,
+            score,
+        )
 
     def run(
         self,
