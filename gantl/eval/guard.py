@@ -29,6 +29,9 @@ MNIST → USPS every model that beat source-only kept at least 94 %. So
     diverged   if  agreement on source-only's surest `confident_share` of target val, where
                    the corroborator agrees with it  <  min_corroborated
 
+(a model that no other family corroborates, the sole adapted model say, is held to
+source-only's surest share alone, at `min_agreement`).
+
 When no adapted model corroborates source-only, source-only itself is the suspect: on USPS at a
 third of the contrast with noise it is 32 % accurate, its surest predictions are wrong too, and
 DANN, ADDA, CDAN and DANN + refine (88–95 %) agreed with them on only 69–73 %. Then the
@@ -113,6 +116,7 @@ def confident_agreement(
 
 
 DERIVED = ("+refine", "+t2s")  # suffixes of a model made from another one
+CORROBORATED = "corroborated:"  # a reference: source-only where this model agrees with it
 
 
 def family(name: str) -> str:
@@ -148,7 +152,7 @@ def consensus_agreement(
 
 def corroborated_agreement(
     logits: dict[str, torch.Tensor], anchor: str, corroborators: set[str], share: float
-) -> dict[str, float]:
+) -> dict[str, tuple[float, str | None]]:
     """For each model but the anchor (source-only): its agreement with the anchor on the anchor's
     surest `share` of target-val images, counting only those where a corroborator agrees too.
 
@@ -157,7 +161,8 @@ def corroborated_agreement(
     labels nearly all right (shrunk and moved USPS digits: 93 % on source-only's surest
     quarter, 96 % where ADDA agrees), so a model that adapted well keeps almost all of them.
     With no corroborator of another family (the model is the only one), the anchor's surest
-    share alone is the reference."""
+    share alone is the reference. Returns each model's agreement and its corroborator (None:
+    none)."""
     anchor_pred = logits[anchor].argmax(1)
     confidence = torch.softmax(logits[anchor].double(), dim=1).max(1).values
     k = max(1, round(share * len(anchor_pred)))
@@ -173,18 +178,19 @@ def corroborated_agreement(
         if name == anchor:
             continue
         others = sorted(c for c in corroborators if family(c) != family(name))
-        where = surest
+        where, best = surest, None
         if others:
             best = max(others, key=lambda c: agreement(preds[c], surest))
             where = surest & (preds[best] == anchor_pred)
-        out[name] = agreement(pred, where) if bool(where.any()) else 1.0
+        out[name] = (agreement(pred, where) if bool(where.any()) else 1.0, best)
     return out
 
 
 def divergence_reference(
     logits: dict[str, torch.Tensor], spread_ok: set[str], share: float, min_agreement: float
-) -> tuple[dict[str, float], str]:
-    """Each adapted model's agreement with the reference, and which reference it was.
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each adapted model's agreement with its reference, and which reference that was:
+    "corroborated:<model>", "source_only" (its surest predictions alone) or "consensus".
 
     Source-only's surest predictions are the reference while at least one adapted model that
     did not collapse agrees with them (`min_agreement`): an independent model corroborates them,
@@ -194,9 +200,16 @@ def divergence_reference(
     alone = consensus_agreement(logits, "source_only", {"source_only"}, share)
     corroborators = {name for name in spread_ok if alone[name] >= min_agreement}
     if corroborators:
-        return corroborated_agreement(logits, "source_only", corroborators, share), "source_only"
+        checked = corroborated_agreement(logits, "source_only", corroborators, share)
+        agreement = {name: value for name, (value, _) in checked.items()}
+        reference = {
+            name: f"{CORROBORATED}{by}" if by else "source_only"
+            for name, (_, by) in checked.items()
+        }
+        return agreement, reference
     voters = {"source_only", *spread_ok}
-    return consensus_agreement(logits, "source_only", voters, share), "consensus"
+    agreement = consensus_agreement(logits, "source_only", voters, share)
+    return agreement, dict.fromkeys(agreement, "consensus")
 
 
 def collapse_reasons(
@@ -217,12 +230,15 @@ def collapse_reasons(
             f"(source prior's largest class: {100 * prior_top:.0f}%)"
         )
     agreement = spread.get("confident_agreement")
-    corroborated = spread.get("agreement_reference") == "source_only"
+    corroborated = str(spread.get("agreement_reference", "")).startswith(CORROBORATED)
     limit = limits.min_corroborated if corroborated else limits.min_agreement
     if agreement is not None and agreement < limit:
         where = (
-            "source-only's surest predictions that another model corroborates"
+            f"source-only's surest predictions where "
+            f"{spread['agreement_reference'].removeprefix(CORROBORATED)} agrees"
             if corroborated
+            else "source-only's surest predictions"
+            if spread.get("agreement_reference") == "source_only"
             else "the other models' vote where it is surest"
         )
         reasons.append(

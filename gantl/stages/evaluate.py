@@ -216,7 +216,7 @@ def _check_collapse(
         )
         for name in seeded:
             by_seed[name][seed]["confident_agreement"] = agreement[name]
-            by_seed[name][seed]["agreement_reference"] = reference
+            by_seed[name][seed]["agreement_reference"] = reference[name]
     for name in adapted:
         values = [r["confident_agreement"] for r in rows[name]]
         results[name]["confident_agreement_mean"] = sum(values) / len(values)
