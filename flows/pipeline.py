@@ -34,7 +34,7 @@ def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | Non
             stage,
             root,
             force or stage.name in (force_stages or []),
-            threads,
+            threads[stage.name],
             wait_for=[futures[u] for u in stage.upstream],
         )
     ran = [f.result() for f in futures.values()]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +89,20 @@ def is_stale(stage: str, root: str | Path) -> bool:
     return bool(status.get(stage))
 
 
-def threads_per_stage(stages: list[StageInfo]) -> int:
-    """CPU threads for each stage when the widest level of the graph runs at once."""
+def threads_per_stage(stages: list[StageInfo]) -> dict[str, int]:
+    """CPU threads for each stage: the cores shared by the stages of its level of the graph.
+
+    A stage's level is its longest path from the graph's roots; stages of one level can run at
+    once, so they split the cores, while a stage alone at its level (prepare, evaluate) gets all
+    of them. A fixed share per stage keeps a run's numbers independent of which stage finished
+    first (results depend on the thread count).
+    """
     depth: dict[str, int] = {}
     for stage in stages:  # dependency order: upstream depths are known
         depth[stage.name] = 1 + max((depth[u] for u in stage.upstream), default=0)
-    width = max((list(depth.values()).count(d) for d in set(depth.values())), default=1)
-    return max(1, (os.cpu_count() or 1) // width)
+    width = Counter(depth.values())
+    cores = os.cpu_count() or 1
+    return {name: max(1, cores // width[d]) for name, d in depth.items()}
 
 
 def record_in_lock(stage: str, root: str | Path) -> None:

@@ -56,7 +56,7 @@ def test_repo_params_are_the_cpu_recipe():
         560,
         0.5,
     )
-    assert (params.cyclegan.epochs, params.cyclegan.decay_epochs, params.cyclegan.ngf) == (2, 1, 16)
+    assert (params.cyclegan.epochs, params.cyclegan.decay_epochs, params.cyclegan.ngf) == (1, 0, 16)
 
 
 def test_stale_profile_keys_are_rejected_with_a_pointer():
@@ -135,7 +135,7 @@ def test_bad_value_in_any_section_names_file_and_field(tmp_path, path, section, 
         (lambda r: r["prepare"].update(image_size=4), "prepare.image_size"),
         (
             lambda r: r["cyclegan"].update(decay_epochs=9),
-            "cyclegan.decay_epochs: must be at most epochs (2)",
+            "cyclegan.decay_epochs: must be at most epochs (1)",
         ),
         (lambda r: r["stargan"].update(n_critic=0), "stargan.n_critic"),
         (lambda r: r["stargan"].update(extra_domains=["svhm:x"]), "unknown domain spec kind"),
@@ -170,11 +170,11 @@ def test_missing_and_malformed_files(tmp_path):
 
 def test_refine_names_models_that_a_stage_makes():
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["refine"]["methods"] = ["source", "adda", "cyclegan+adda"]
+    raw["refine"]["methods"] = ["source", "adda", "cyclegan+source_only"]
     assert params_from_dict(raw).refined_models == [
         "source+refine",
         "adda+refine",
-        "cyclegan+adda+refine",
+        "cyclegan+source_only+refine",
     ]
     raw["refine"]["methods"] = ["cdan"]  # a real method, but adapt.methods does not make it
     with pytest.raises(ConfigError, match=r"refine\.methods: \['cdan'\] are made by no stage"):

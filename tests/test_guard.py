@@ -257,3 +257,35 @@ def test_the_only_corroborator_is_held_to_source_only_alone():
     spread = {"mean_pred_entropy": 2.3, "top_class_share": 0.1}
     row = spread | {"confident_agreement": agreement["cyclegan+adda"]}
     assert not collapse_reasons(row | {"agreement_reference": "source_only"}, spread, 0.11, limits)
+
+
+def test_source_only_s_own_family_cannot_corroborate_it():
+    """A classifier trained on translated source images keeps source-only's errors (MNIST →
+    MNIST-M: 97 % agreement on source-only's surest quarter, 88 % right there). It must not
+    vouch for that quarter, or a well adapted model that fixes the errors is flagged."""
+    assert family("cyclegan+source_only") == "source_only"
+    assert family("pixelda+source_only+refine") == "source_only"
+    assert family("cyclegan+adda") == "cyclegan+adda"
+    g = torch.Generator().manual_seed(3)
+    n = 800
+    truth = torch.randint(0, 10, (n,), generator=g)
+    sure = torch.rand(n, generator=g) < 0.3
+    so = torch.where(torch.rand(n, generator=g) < 0.85, truth, (truth + 3) % 10)
+    twin = torch.where(torch.rand(n, generator=g) < 0.97, so, truth)  # source-only's errors
+    adapted = torch.where(torch.rand(n, generator=g) < 0.97, truth, (truth + 1) % 10)
+    logits = {
+        "source_only": _one_hot_logits(so.tolist(), 10)
+        + 4 * sure.float().unsqueeze(1) * (torch.nn.functional.one_hot(so, 10)),
+        "cyclegan+source_only": _one_hot_logits(twin.tolist(), 10),
+        "adda": _one_hot_logits(adapted.tolist(), 10),
+    }
+    limits = CollapseLimits()
+    ok = {"cyclegan+source_only", "adda"}
+    agreement, reference = divergence_reference(
+        logits, ok, limits.confident_share, limits.min_agreement
+    )
+    assert reference == {"adda": "source_only", "cyclegan+source_only": "corroborated:adda"}
+    assert limits.min_agreement <= agreement["adda"] < limits.min_corroborated
+    spread = {"mean_pred_entropy": 2.3, "top_class_share": 0.1}
+    row = spread | {"confident_agreement": agreement["adda"], "agreement_reference": "source_only"}
+    assert not collapse_reasons(row, spread, 0.11, limits)

@@ -147,7 +147,7 @@ def test_custom_overlay_by_path_sets_lists_and_nulls(tmp_path, params_copy):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("cyclegan: {decay_epochs: 50}\n", "cyclegan.decay_epochs: must be at most epochs (2)"),
+        ("cyclegan: {decay_epochs: 50}\n", "cyclegan.decay_epochs: must be at most epochs (1)"),
         (
             "pretrain: {epochs: 0}\n",
             "pretrain.epochs: must be a positive number of epochs or 'auto'",
