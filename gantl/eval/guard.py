@@ -21,8 +21,9 @@ of target val overall, 93 % on its surest quarter), and a model that adapted wel
 They are the reference while at least one adapted model that did not collapse corroborates
 them (agrees with `min_agreement` of them), and only the images where the corroborator agrees
 count (96 % right on that shift). A model of source-only's own family (refined source-only, or
-the source classifier trained on translated images) shares its errors and corroborates nothing. The corroborator is the model of another family that agrees
-most with source-only: the one least tied to the checked model's own alignment. On that shift
+the source classifier trained on translated images) shares its errors and corroborates nothing.
+The corroborator is the model of another family that agrees most with source-only: the one
+least tied to the checked model's own alignment. On that shift
 DANN, CDAN and DANN + refine shared one wrong alignment (46–47 % and 44 %): they kept 81 %,
 88 % and 65 % of the corroborated images, ADDA (66 %) kept 97 %, and on MNIST → MNIST-M and
 MNIST → USPS every model that beat source-only kept at least 94 %. So
@@ -211,9 +212,7 @@ def divergence_reference(
     wrong too), and the reference becomes the other models' vote, one vote per family."""
     alone = consensus_agreement(logits, "source_only", {"source_only"}, share)
     corroborators = {  # source-only's own family shares its errors: it cannot vouch for them
-        name
-        for name in spread_ok
-        if alone[name] >= min_agreement and family(name) != SOURCE_ONLY
+        name for name in spread_ok if alone[name] >= min_agreement and family(name) != SOURCE_ONLY
     }
     if corroborators:
         checked = corroborated_agreement(logits, "source_only", corroborators, share)
