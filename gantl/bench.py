@@ -194,6 +194,7 @@ def _results(summary: dict[str, Any], seconds: dict[str, float]) -> dict[str, An
             "collapsed": r.get("collapsed", False),
             # agreement with the guard's reference (gantl.eval.guard), where it was checked
             "confident_agreement_mean": r.get("confident_agreement_mean"),
+            "agreement_reference": r.get("agreement_reference"),  # per seed
             # adapted methods include the source pretraining (and translator) they start from
             "seconds": round(seconds.get(name, 0.0) + _upstream_seconds(name, seconds), 2),
         }

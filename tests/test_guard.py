@@ -87,6 +87,7 @@ def test_a_collapsed_model_is_never_recommended(tiny):
     assert adda["validator_score_mean"] > source_only["validator_score_mean"]
     # … and the guard still never recommends it
     assert adda["collapsed"] and adda["top_class_share_mean"] == 1.0
+    assert adda["agreement_reference"] == ["consensus"]  # collapsed: no corroborator
     assert summary["recommended"] == "source_only" and summary["adaptation_failed"]
     assert any(w.startswith("collapsed or diverged predictions: adda") for w in summary["warnings"])
     assert "adaptation failed on this pair" in summary["warnings"][-1]

@@ -220,6 +220,8 @@ def _check_collapse(
     for name in adapted:
         values = [r["confident_agreement"] for r in rows[name]]
         results[name]["confident_agreement_mean"] = sum(values) / len(values)
+        # per seed, as target_acc_per_seed: corroborated:<model>, source_only or consensus
+        results[name]["agreement_reference"] = [r["agreement_reference"] for r in rows[name]]
         results[name]["collapse"] = {
             r["seed"]: collapse_reasons(r, baseline[r["seed"]], prior_top, limits)
             for r in rows[name]
