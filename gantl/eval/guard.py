@@ -119,9 +119,7 @@ def confident_agreement(
 
 DERIVED = ("+refine", "+t2s")  # suffixes of a model made from another one
 CORROBORATED = "corroborated:"  # a reference: source-only where this model agrees with it
-
-
-SOURCE_ONLY = "source_only"
+SOURCE_ONLY = "source_only"  # the baseline's name, its family's and a reference's
 
 
 def family(name: str) -> str:
@@ -210,20 +208,19 @@ def divergence_reference(
     (`corroborated_agreement`). When none does,
     source-only itself is the suspect (a shift large enough that its surest predictions are
     wrong too), and the reference becomes the other models' vote, one vote per family."""
-    alone = consensus_agreement(logits, "source_only", {"source_only"}, share)
+    alone = consensus_agreement(logits, SOURCE_ONLY, {SOURCE_ONLY}, share)
     corroborators = {  # source-only's own family shares its errors: it cannot vouch for them
         name for name in spread_ok if alone[name] >= min_agreement and family(name) != SOURCE_ONLY
     }
     if corroborators:
-        checked = corroborated_agreement(logits, "source_only", corroborators, share)
+        checked = corroborated_agreement(logits, SOURCE_ONLY, corroborators, share)
         agreement = {name: value for name, (value, _) in checked.items()}
         reference = {
-            name: f"{CORROBORATED}{by}" if by else "source_only"
-            for name, (_, by) in checked.items()
+            name: f"{CORROBORATED}{by}" if by else SOURCE_ONLY for name, (_, by) in checked.items()
         }
         return agreement, reference
-    voters = {"source_only", *spread_ok}
-    agreement = consensus_agreement(logits, "source_only", voters, share)
+    voters = {SOURCE_ONLY, *spread_ok}
+    agreement = consensus_agreement(logits, SOURCE_ONLY, voters, share)
     return agreement, dict.fromkeys(agreement, "consensus")
 
 
@@ -253,7 +250,7 @@ def collapse_reasons(
             f"{spread['agreement_reference'].removeprefix(CORROBORATED)} agrees"
             if corroborated
             else "source-only's surest predictions"
-            if spread.get("agreement_reference") == "source_only"
+            if spread.get("agreement_reference") == SOURCE_ONLY
             else "the other models' vote where it is surest"
         )
         reasons.append(
@@ -271,8 +268,8 @@ def guard(
     Marks `negative_transfer` and `collapsed` on each adapted result. A result's `collapse`
     entry (per-seed reasons, from `collapse_reasons`) says whether it collapsed.
     """
-    baseline = results["source_only"]["validator_score_mean"]
-    warnings, recommended, best = [], "source_only", baseline
+    baseline = results[SOURCE_ONLY]["validator_score_mean"]
+    warnings, recommended, best = [], SOURCE_ONLY, baseline
     for method in methods:
         r = results[method]
         score = r["validator_score_mean"]
