@@ -117,12 +117,14 @@ def run_bench(
     grids: Path | None = None,
     root: Path = Path("."),
     threads: int | None = None,
+    keep_translator: Path | None = None,
 ) -> dict[str, Any]:
     """Run the stages `methods` need, every seed, through `root`'s dvc.yaml in a scratch copy.
 
     Methods "<gan>+<method>" (pixel + feature) train their translator (one gan per bench);
-    with `grids`, its image grid is kept as `<grids>-<gan>.png`. `threads` pins each stage's
-    CPU threads (results depend on the thread count).
+    with `grids`, its image grid is kept as `<grids>-<gan>.png`, and with `keep_translator`
+    its models/<gan> folder is copied there. `threads` pins each stage's CPU threads (results
+    depend on the thread count).
     """
     params, targets = bench_params(params, methods, seeds, data_dir)
     commit = git_commit()  # the code the scratch copy is made from, not what is there later
@@ -140,6 +142,8 @@ def run_bench(
                 with atomic_path(kept) as out:
                     shutil.copyfile(scratch / "plots" / "translate" / f"{gan}.png", out)
                 translation[gan]["grid"] = str(kept)
+            if keep_translator is not None:
+                shutil.copytree(scratch / "models" / gan, keep_translator, dirs_exist_ok=True)
     results = _results(summary, seconds)
     return {
         "protocol": summary["protocol"],

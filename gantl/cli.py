@@ -312,6 +312,49 @@ def bench_shifts(
     Console(width=160).print(markdown.read_text(), highlight=False)
 
 
+@bench_app.command("stargan")
+def bench_stargan(
+    protocol: Annotated[
+        str, typer.Option(help="The protocol whose params and source every target runs with.")
+    ] = "mnist5k-mnistm",
+    targets: Annotated[
+        str, typer.Option(help="Comma-separated target specs: one StarGAN learns them all.")
+    ] = "synthetic:mnistm,usps:usps/usps.h5",
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated: source_only, dann, adda, cdan.")
+    ] = "source_only,dann",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    data_dir: DataDirOpt = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Results JSON (a .md table is written beside it).")
+    ] = Path("benchmarks/results/stargan-multidomain.json"),
+    quiet: QuietOpt = False,
+) -> None:
+    """One StarGAN trained once for several targets, against one CycleGAN per pair."""
+    progress.configure(quiet)
+    from gantl.bench import protocol_params
+    from gantl.bench_multidomain import run_multidomain, write_multidomain
+
+    try:
+        suite = run_multidomain(
+            protocol_params(protocol),
+            split_csv(targets),
+            split_csv(methods),
+            parse_seeds(seeds),
+            data_dir,
+            threads=threads,
+            grids=out.with_suffix(""),
+            on_run=lambda suite: write_multidomain(suite, out),
+        )
+    except GantlError as exc:
+        raise fail(exc) from None
+    markdown = write_multidomain(suite, out)
+    Console(width=160).print(markdown.read_text(), highlight=False)
+
+
 @bench_app.command("validators")
 def bench_validators(
     records: Annotated[

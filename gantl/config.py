@@ -303,6 +303,7 @@ class StarGanConfig(_Section):
     lambda_cls: float = Field(1.0, ge=0)  # domain classification loss weight
     lambda_rec: float = Field(10.0, ge=0)  # reconstruction (cycle) loss weight
     lambda_gp: float = Field(10.0, ge=0)  # WGAN-GP gradient penalty weight
+    lambda_semantic: float = Field(0.0, ge=0)  # CyCADA's: the frozen source classifier's labels
     n_critic: int = Field(5, gt=0)  # D updates per G update
     extra_domains: list[str] = []  # specs of more domains to learn beside source and target
     checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
@@ -348,6 +349,19 @@ class PixelDaConfig(_Section):
     _decay = field_validator("decay_epochs")(_check_decay)
 
 
+class ReuseConfig(_Section):
+    """A translator another experiment's translate stage trained (a StarGAN over several domains
+    serves every pair among them): this experiment's translate stage loads it instead of
+    training. Its weights' hash is pinned here, so a retrained translator is a params change
+    DVC sees, and a file that changed under the same name is refused."""
+
+    dir: str = Field(min_length=1)  # that experiment's models/<gan> folder
+    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # its manifest's weights_sha256
+
+
+REUSABLE_GANS = ("cyclegan", "stargan")  # PixelDA's G is trained with this experiment's classifier
+
+
 class TranslateConfig(_Section):
     """The translate stage: which GAN turns labelled source images into target-style ones."""
 
@@ -367,6 +381,9 @@ class TranslateConfig(_Section):
     copies: int = Field(1, ge=1)
     metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
     grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
+    # null: train the translator; else the one another experiment trained, on domains that
+    # include this experiment's source and target (gantl.stages.translate: reused)
+    reuse: ReuseConfig | None = None
 
     @model_validator(mode="after")
     def _copies_need_noise(self) -> TranslateConfig:
@@ -374,6 +391,11 @@ class TranslateConfig(_Section):
             raise ValueError(
                 f"copies: {self.gan} translates each image one way only; "
                 f"copies > 1 needs one of {STOCHASTIC_GANS}"
+            )
+        if self.reuse is not None and self.gan not in REUSABLE_GANS:
+            raise ValueError(
+                f"reuse: {self.gan} is trained with this experiment's source classifier; "
+                f"reuse takes one of {REUSABLE_GANS}"
             )
         return self
 

@@ -122,7 +122,8 @@ def test_changes_list_old_and_new_values(params_copy):
     assert "translate.budget_minutes: 10.0 → null" in changes  # the paper's epochs in full
     assert not any(c.startswith("cyclegan.batch_size") for c in changes)  # 64 either way
     assert "pixelda.n_blocks: 4 → 6" in changes
-    assert len(changes) == 24
+    assert "stargan.n_critic: 1 → 5" in changes and "stargan.lambda_semantic: 1.0 → 0.0" in changes
+    assert len(changes) == 26
     # applying it again changes nothing and leaves the file alone
     text = params_copy.read_text()
     assert apply_profile_file(params_copy, "paper", REPO_PROFILES) == []

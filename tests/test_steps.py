@@ -501,6 +501,50 @@ def test_stargan_step_updates_critic_then_generator(lambda_gp, update_g):
     assert all(p.requires_grad for p in D.parameters())  # D is trainable again for the next step
 
 
+def test_stargan_semantic_loss_adds_exactly_its_gradient_to_the_generator_step():
+    """The CyCADA term on StarGAN, λ_sem = 0.4, f frozen, p_f(x) = argmax f(x):
+
+    L_sem = CE(f(G(x, c_trg)), p_f(x)).
+    Two steps from the same θ, λ_sem = 0.4 and λ_sem = 0 (f passed to both), differ in G by
+    exactly −lr_g · 0.4 · ∂L_sem/∂G and not at all in D; f does not change.
+    """
+    torch.manual_seed(7)
+    G, D = TinyStarG(C, K).double(), TinyStarD(C, S, K).double()
+    f = nn.Sequential(nn.Flatten(), nn.Linear(C * S * S, 4)).double().requires_grad_(False)
+    f_before = snapshot(f)
+    x = torch.randn(K, C, S, S, dtype=DT)
+    c_org, c_trg = torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1])
+    lr_g, lr_d = 0.2, 0.3
+    g = snapshot(G)
+    runs, logs = {}, {}
+    for lam in (0.0, 0.4):
+        cfg = StarGanConfig(lambda_cls=0.7, lambda_rec=2.0, lambda_gp=0.0, lambda_semantic=lam)
+        run_g, run_d = copy.deepcopy(G), copy.deepcopy(D)
+        opt_g = torch.optim.SGD(run_g.parameters(), lr=lr_g)
+        opt_d = torch.optim.SGD(run_d.parameters(), lr=lr_d)
+        logs[lam] = stargan_step(
+            *(run_g, run_d, opt_g, opt_d, x, c_org, c_trg, K, cfg, True),
+            torch.Generator().manual_seed(0),
+            classifier=f,
+        )
+        runs[lam] = (snapshot(run_g), snapshot(run_d))
+
+    planes = torch.eye(K, dtype=DT)[c_trg][:, :, None, None].expand(-1, -1, S, S)
+    fake = torch.tanh(conv1x1(torch.cat([x, planes], 1), g, "conv"))
+    l_sem = cross_entropy(f(fake), f(x).argmax(1))
+    assert "g_sem" not in logs[0.0]
+    assert_logged(logs[0.4], {"g_sem": l_sem})
+    g_sem = grads(l_sem, g)
+    assert_nonnegligible(*(lr_g * 0.4 * v for v in g_sem.values()))
+    for n in g:
+        torch.testing.assert_close(
+            runs[0.4][0][n] - runs[0.0][0][n], -lr_g * 0.4 * g_sem[n], rtol=1e-9, atol=1e-12
+        )
+    for n in runs[0.0][1]:
+        torch.testing.assert_close(runs[0.4][1][n], runs[0.0][1][n], rtol=0, atol=0)
+    assert_params(f, {n: q.detach() for n, q in f_before.items()})
+
+
 # ---------------------------------------------------------------- gradient penalty
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 from gantl.checkpoint import load_classifier
 from gantl.config import params_from_dict
 from gantl.data.store import read_split
-from gantl.errors import ConfigError
+from gantl.errors import ConfigError, DataError
 from gantl.models.cyclegan_nets import ResnetGenerator
 from gantl.stages.adapt import adapt
 from gantl.stages.evaluate import evaluate, load_model
@@ -123,10 +124,70 @@ def test_stargan_learns_extra_domains_in_one_model(pipeline, tmp_path):
     )
     manifest = json.loads((root / "models" / "stargan" / "manifest.json").read_text())
     assert manifest["architecture"]["c_dim"] == 3
-    assert manifest["architecture"]["domains"] == ["source", "target", "bundled:mnist5k"]
+    learned = [d["spec"] for d in manifest["architecture"]["domains"]]
+    assert learned == [raw["experiment"]["source"], raw["experiment"]["target"], "bundled:mnist5k"]
     assert "extra_domains" in manifest["inputs"]
     train = read_split(tmp_path / "translated" / "stargan" / "train.parquet")
     assert train.has_labels and summary["gan"] == "stargan"
+
+
+def test_a_stargan_serves_another_pair_of_its_domains(pipeline, tmp_path):
+    """translate.reuse: an experiment whose target is the StarGAN's extra domain translates with
+    that StarGAN, trains nothing, and writes its usual outputs; a wrong pinned hash, a domain
+    the StarGAN never learned, or another translator kind are one-line errors."""
+    root, _, _ = pipeline
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"] |= {"gan": "stargan", "train_size": 48}
+    raw["stargan"]["extra_domains"] = ["bundled:mnist5k"]
+    prepared = root / "data" / "prepared"
+    translate(params_from_dict(raw), prepared, root / "models", tmp_path / "t1", tmp_path / "m1",
+              tmp_path / "p1", tmp_path / "s1")  # fmt: skip
+    first = shutil.copytree(root / "models" / "stargan", tmp_path / "star")
+    star = json.loads((first / "manifest.json").read_text())
+    other = yaml.safe_load(TINY_PARAMS)  # the same source, the StarGAN's extra domain as target
+    other["experiment"]["target"] = "bundled:mnist5k"
+    other["prepare"]["channels"] = 3  # the StarGAN's shape: mnistm made it RGB
+    pin = {"dir": str(first), "weights_sha256": star["weights_sha256"]}
+    other["translate"] |= {"gan": "stargan", "reuse": pin}
+    params = params_from_dict(other)
+    prepared2, models2 = tmp_path / "prepared", tmp_path / "models"
+    prepare(params, prepared2)
+    pretrain(params, prepared2, models2 / "source")
+    oracle(params, prepared2, models2 / "oracle")
+    outputs = (tmp_path / "t2", tmp_path / "m2", tmp_path / "p2", tmp_path / "s2")
+    summary = translate(params, prepared2, models2, *outputs)
+    assert summary["reused_from"]["dir"] == pin["dir"] and summary["seconds"] == 0.0
+    record = json.loads((models2 / "stargan" / "manifest.json").read_text())
+    assert (record["architecture"]["source_domain"], record["architecture"]["target_domain"]) == (
+        0,
+        2,
+    )
+    assert record["inputs"]["reused_translator"] == pin["weights_sha256"]
+    translated = read_split(tmp_path / "t2" / "stargan" / "train.parquet")
+    original = read_split(prepared2 / "source" / "train.parquet")
+    assert np.array_equal(translated.labels, original.labels)
+    assert not np.array_equal(translated.images, original.images)
+
+    def fails(change, error, match):
+        bad = yaml.safe_load(yaml.safe_dump(other))
+        change(bad)
+        with pytest.raises(error, match=match):
+            translate(params_from_dict(bad), prepared2, models2, *outputs)
+
+    fails(
+        lambda r: r["translate"]["reuse"].update(weights_sha256="0" * 64),
+        DataError,
+        "but translate.reuse.weights_sha256 pins 0000",
+    )
+    fails(lambda r: r["translate"].update(gan="cyclegan"), ConfigError, "holds a stargan")
+    for edit, match in [
+        (lambda a: a["domains"][2].update(spec="bundled:other"), "never learned this target"),
+        (lambda a: a.update(size=32), "translates 32 px × 3 channels"),
+    ]:
+        edited = json.loads(json.dumps(star))
+        edit(edited["architecture"])
+        (first / "manifest.json").write_text(json.dumps(edited))
+        fails(lambda r: None, ConfigError, match)
 
 
 def test_pixelda_translates_one_way_and_feeds_pixel_methods(pipeline, tmp_path):

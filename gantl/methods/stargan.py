@@ -9,19 +9,24 @@ paper's experiments):
     L_D = −E[D_src(x)] + E[D_src(G(x, c_trg))] + λ_cls CE(D_cls(x), c_org) + λ_gp GP
     L_G = −E[D_src(G(x, c_trg))] + λ_cls CE(D_cls(G(x, c_trg)), c_trg)
           + λ_rec ‖x − G(G(x, c_trg), c_org)‖₁
+          + λ_sem CE(f(G(x, c_trg)), p_f(x))                          semantic (CyCADA's, optional)
 
 D is updated every step, G every `n_critic` steps. Each step draws `batch_size` images from
 every domain and sends each to a random *other* domain (with two domains: always the other).
+f is the frozen source classifier and p_f(x) = argmax f(x): as in CyCADA's CycleGAN, a
+translated 3 must stay a 3 (Hoffman et al., ICML 2018); the paper's StarGAN has no such term.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gantl.config import StarGanConfig
 from gantl.methods.gan_losses import gradient_penalty, wgan_d_loss, wgan_g_loss
@@ -51,8 +56,9 @@ def stargan_step(
     cfg: StarGanConfig,
     update_g: bool,
     generator: torch.Generator,
+    classifier: nn.Module | None = None,
 ) -> dict[str, float]:
-    """Update D; then, if `update_g`, update G."""
+    """Update D; then, if `update_g`, update G (with the semantic loss when `classifier`)."""
     # 1. prepare labels
     onehot_org, onehot_trg = F.one_hot(c_org, k).float(), F.one_hot(c_trg, k).float()
     # 2. update D
@@ -76,6 +82,12 @@ def stargan_step(
         g_loss_cls = F.cross_entropy(cls_fake, c_trg)
         g_loss_rec = F.l1_loss(G(x_fake, onehot_org), x)
         g_loss = g_loss_adv + cfg.lambda_cls * g_loss_cls + cfg.lambda_rec * g_loss_rec
+        if classifier is not None and cfg.lambda_semantic > 0:
+            with torch.no_grad():
+                p_org = classifier(x).argmax(1)
+            g_loss_sem = F.cross_entropy(classifier(x_fake), p_org)
+            g_loss = g_loss + cfg.lambda_semantic * g_loss_sem
+            logs["g_sem"] = g_loss_sem.item()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -106,11 +118,13 @@ def train_stargan(
     on_epoch: Callable[[int, StarGenerator], dict[str, float]] | None = None,
     budget_minutes: float | None = None,
     score: Callable[[dict], float] | None = None,
+    classifier: nn.Module | None = None,
 ) -> StarGanResult:
     """Train one G over `domains` (each N_i×C×H×W in [−1, 1]; domain i has label i).
 
     Resume, `budget_minutes` and `score` work as for `train_cyclegan` (resume: same config,
-    seed, data shapes and `run_id`).
+    seed, data shapes and `run_id`); `classifier` is the frozen source classifier f of the
+    semantic loss (`lambda_semantic`).
     """
     k = len(domains)
     if k < 2:
@@ -123,6 +137,8 @@ def train_stargan(
     generator = torch.Generator().manual_seed(seed)
     device = resolve_device(cfg.device)
     G = StarGenerator(channels, k, cfg.g_conv_dim, cfg.g_blocks).to(device)
+    if classifier is not None:
+        classifier = copy.deepcopy(classifier).to(device).eval().requires_grad_(False)
     D = StarDiscriminator(channels, size, k, cfg.d_conv_dim, cfg.d_repeat).to(device)
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
@@ -154,7 +170,9 @@ def train_stargan(
             c_trg = other_domains(c_org, k, generator)
             update_g = step % cfg.n_critic == 0
             meter.add(
-                stargan_step(G, D, opt_g, opt_d, x, c_org, c_trg, k, cfg, update_g, generator)
+                stargan_step(
+                    G, D, opt_g, opt_d, x, c_org, c_trg, k, cfg, update_g, generator, classifier
+                )
             )
             if on_step is not None:
                 on_step()

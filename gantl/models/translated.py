@@ -42,7 +42,7 @@ def build_translator(record: dict[str, Any]) -> nn.Module:
         g = StarGenerator(
             record["channels"], record["c_dim"], record["conv_dim"], record["n_blocks"]
         )
-        return ToDomain(g, 0, record["c_dim"])
+        return ToDomain(g, record.get("source_domain", 0), record["c_dim"])
     raise ValueError(
         f"no target → source generator for translator {kind!r}; expected one of {TWO_WAY_GANS}"
     )

@@ -23,22 +23,23 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
-from gantl.checkpoint import WEIGHTS, input_hashes, load_classifier, save_weights
+from gantl.checkpoint import WEIGHTS, input_hashes, load_classifier, load_manifest, save_weights
 from gantl.config import Params
 from gantl.data.prepare import convert_images
 from gantl.data.specs import load_domain
 from gantl.data.store import PreparedSplit as Split
 from gantl.data.store import read_split, to_tensor, to_uint8, write_split
-from gantl.errors import ConfigError
+from gantl.errors import ConfigError, DataError
 from gantl.eval.gan_metrics import (
     LABEL_FREE,
     SCORE,
@@ -46,8 +47,10 @@ from gantl.eval.gan_metrics import (
     label_free_score,
     translation_quality,
 )
-from gantl.io import atomic_dir, atomic_path, files_sha256, write_json
+from gantl.io import atomic_dir, atomic_path, file_sha256, files_sha256, write_json
 from gantl.methods import cyclegan, pixelda, stargan
+from gantl.models.cyclegan_nets import ResnetGenerator
+from gantl.models.stargan_nets import StarGenerator
 from gantl.progress import progress_bar
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import METRICS, MODELS, PLOTS, PREPARED, STATE, TRANSLATED, seed_dir
@@ -115,6 +118,7 @@ class TranslatorRun:
     on_step: Callable[[], None] | None
     on_epoch: Callable[[int, ToImages, ToImages | None], dict[str, float]]  # per-epoch quality
     score: Callable[[dict], float] | None  # of an epoch's record: keep the best; None: the last
+    domains: list[dict[str, str]] = field(default_factory=list)  # {spec, raw_sha256}, in order
 
 
 def train_translator(
@@ -161,8 +165,10 @@ def _cyclegan(
         architecture={
             "kind": "cyclegan",
             "channels": x_s.shape[1],
+            "size": x_s.shape[-1],
             "ngf": cfg.ngf,
             "n_blocks": cfg.n_blocks,
+            "domains": run.domains,  # A, B: what `translate.reuse` matches
         },
         **_run_record(r),
     )
@@ -234,6 +240,7 @@ def _stargan(params: Params, domains: list[torch.Tensor], run: TranslatorRun) ->
         ),
         budget_minutes=params.translate.budget_minutes,
         score=run.score,
+        classifier=run.classifier,
     )
     return Translator(
         to_target=lambda x: stargan.translate_to(r.G, x, 1, k),
@@ -242,10 +249,13 @@ def _stargan(params: Params, domains: list[torch.Tensor], run: TranslatorRun) ->
         architecture={
             "kind": "stargan",
             "channels": domains[0].shape[1],
+            "size": domains[0].shape[-1],
             "c_dim": k,
             "conv_dim": cfg.g_conv_dim,
             "n_blocks": cfg.g_blocks,
-            "domains": ["source", "target", *cfg.extra_domains],
+            "domains": run.domains,  # label i's domain: what `translate.reuse` matches
+            "source_domain": 0,
+            "target_domain": 1,
         },
         **_run_record(r),
     )
@@ -274,24 +284,17 @@ def translate(
         {f"{r}/{n}.parquet": Path(prepared) / r / f"{n}.parquet" for r, n in split}
         | {f"{m}_model": seed_dir(Path(models) / m, seed0) / WEIGHTS for m in ("source", "oracle")}
     )
-    extra = _extra_domains(params, (h, x_s.shape[1]), g, inputs) if gan == "stargan" else []
     probe = QualityProbe(x_probe, y_probe, x_real, judge, source_model, tcfg.seed)
-
-    def on_epoch(epoch: int, to_target: ToImages, to_source: ToImages | None) -> dict[str, float]:
-        q = probe.score(to_target, to_source)
-        _log_epoch(gan, epoch, q)
-        return q
-
+    domains = [_identity(split[role, "train"].meta) for role in ("source", "target")]
     state_dir = Path(state_root) / gan
-    run = TranslatorRun(
-        classifier=source_model,
-        state_dir=state_dir,
-        run_id=str(sorted(inputs.items())),
-        on_step=None,
-        on_epoch=on_epoch,
-        score=(lambda record: record[SCORE]) if tcfg.select == "label_free" else None,
-    )
-    result = _train_with_progress(params, (x_s, y_s), x_t, run, extra)
+    if tcfg.reuse is not None:
+        result = reused(params, domains, (h, x_s.shape[1]), probe)
+        inputs["reused_translator"] = tcfg.reuse.weights_sha256
+    else:
+        extra = _extra_domains(params, (h, x_s.shape[1]), g, inputs) if gan == "stargan" else []
+        domains += [identity for _, identity in extra]
+        run = _translator_run(params, probe, source_model, state_dir, inputs, domains)
+        result = _train_with_progress(params, (x_s, y_s), x_t, run, [x for x, _ in extra])
     _save_translator(params, result, inputs, Path(models) / gan)
     translated_by = {"gan": gan, "seed": tcfg.seed, "copies": tcfg.copies, "inputs": inputs}
     _write_translated(split, result, translated_by, Path(translated) / gan)
@@ -308,6 +311,34 @@ def translate(
         *(summary["fid"], before["fid"], summary["label_preservation"]),
     )
     return summary
+
+
+def _translator_run(
+    params: Params,
+    probe: QualityProbe,
+    source_model: nn.Module,
+    state_dir: Path,
+    inputs: dict[str, str],
+    domains: list[dict[str, str]],
+) -> TranslatorRun:
+    """What the translator's training sees: each epoch scored on `probe`, resumable state
+    tied to `inputs`, and the label-free choice of epoch when `translate.select` asks for it."""
+    gan = params.translate.gan
+
+    def on_epoch(epoch: int, to_target: ToImages, to_source: ToImages | None) -> dict:
+        q = probe.score(to_target, to_source)
+        _log_epoch(gan, epoch, q)
+        return q
+
+    return TranslatorRun(
+        classifier=source_model,
+        state_dir=state_dir,
+        run_id=str(sorted(inputs.items())),
+        on_step=None,
+        on_epoch=on_epoch,
+        score=(lambda record: record[SCORE]) if params.translate.select == "label_free" else None,
+        domains=domains,
+    )
 
 
 def _log_epoch(gan: str, epoch: int, q: dict[str, float]) -> None:
@@ -377,25 +408,132 @@ def _probes(
     return x_sv[probe], y_sv[probe], x_tv[torch.randperm(len(x_tv), generator=g)[:n]]
 
 
+def _identity(meta: dict[str, Any]) -> dict[str, str]:
+    """What names a domain to a translator: its spec and its raw files' hash."""
+    return {"spec": meta["spec"], "raw_sha256": meta["raw_sha256"]}
+
+
 def _extra_domains(
     params: Params, shape: tuple[int, int], g: torch.Generator, inputs: dict[str, str]
-) -> list[torch.Tensor]:
-    """StarGAN's `extra_domains`, brought to the experiment's shape; their raw files' hash is
-    added to `inputs`."""
+) -> list[tuple[torch.Tensor, dict[str, str]]]:
+    """StarGAN's `extra_domains`, brought to the experiment's shape, each with its identity;
+    their raw files' hash is added to `inputs`."""
     size, channels = shape
     extra, files = [], []
     for spec in params.stargan.extra_domains:
         domain = load_domain(spec, params.experiment.data_dir, seed=params.translate.seed)
         images = (domain.splits.get("train") or domain.splits["test"]).images
         x = to_tensor(convert_images(images, size, channels))
-        extra.append(
-            x[torch.randperm(len(x), generator=g)[: params.translate.train_size or len(x)]]
-        )
+        x = x[torch.randperm(len(x), generator=g)[: params.translate.train_size or len(x)]]
+        extra.append((x, {"spec": domain.spec, "raw_sha256": files_sha256(domain.raw_files)}))
         files += list(domain.raw_files)
-        log.info("translate: stargan also learns %s (%d images)", spec, len(extra[-1]))
+        log.info("translate: stargan also learns %s (%d images)", spec, len(x))
     if files:
         inputs["extra_domains"] = files_sha256(files)
     return extra
+
+
+def reused(
+    params: Params, domains: list[dict[str, str]], shape: tuple[int, int], probe: QualityProbe
+) -> Translator:
+    """`translate.reuse`'s translator, checked and pointed at this experiment's pair: its weights
+    must hash to the pinned value and its manifest's, its domains must include this source and
+    target (same spec, same raw bytes), its images this shape. It is scored once on the probe."""
+    cfg, gan = params.translate.reuse, params.translate.gan
+    directory = Path(cfg.dir)
+    where = f"translate.reuse.dir: {directory}"
+    if not (directory / WEIGHTS).is_file():
+        raise DataError(f"{where}: no {WEIGHTS}; expected a models/{gan} folder")
+    record = load_manifest(directory)
+    actual = file_sha256(directory / WEIGHTS)
+    if actual != cfg.weights_sha256:
+        raise DataError(
+            f"{directory / WEIGHTS}: sha256 {actual}, but translate.reuse.weights_sha256 pins "
+            f"{cfg.weights_sha256}"
+        )
+    if record.get("weights_sha256") != actual:
+        raise DataError(f"{directory / WEIGHTS}: does not match its manifest's weights_sha256")
+    arch = record.get("architecture", {})
+    if arch.get("kind") != gan:
+        raise ConfigError(f"{where}: holds a {arch.get('kind')} translator; translate.gan is {gan}")
+    learned = arch.get("domains") or []
+    if not all(isinstance(d, dict) for d in learned):
+        raise DataError(f"{where}: its record names no domains' raw hashes (retrain it)")
+    index = []
+    for role, domain in zip(("source", "target"), domains, strict=True):
+        if domain not in learned:
+            raise ConfigError(
+                f"{where}: never learned this {role} ({domain['spec']}, raw sha256 "
+                f"{domain['raw_sha256'][:12]}…); it learned {[d['spec'] for d in learned]}"
+            )
+        index.append(learned.index(domain))
+    size, channels = shape
+    if (arch.get("size"), arch.get("channels")) != (size, channels):
+        raise ConfigError(
+            f"{where}: translates {arch.get('size')} px × {arch.get('channels')} channels; "
+            f"this experiment's images are {size} px × {channels} (prepare.image_size, channels)"
+        )
+    state = load_file(str(directory / WEIGHTS))
+    to_target, to_source, weights, arch = _pointed(gan, arch, state, index)
+    kept = record.get("metrics", {}).get("kept_epoch", 0)
+    quality = {"epoch": kept, **probe.score(to_target, to_source)}
+    _log_epoch(f"{gan} (reused)", kept, quality)
+    return Translator(
+        to_target=to_target,
+        to_source=to_source,
+        weights=weights,
+        architecture=arch | {"reused_from": {"dir": str(directory), "stage": record.get("stage")}},
+        history=[quality],
+        resumed_from=0,
+        device="cpu",
+        seconds=0.0,
+        best_epoch=kept,
+    )
+
+
+def _pointed(
+    gan: str, arch: dict[str, Any], state: dict[str, torch.Tensor], index: list[int]
+) -> tuple[ToImages, ToImages, nn.Module, dict[str, Any]]:
+    """The reused translator's two directions between domains `index` = [source, target], the
+    module to save and its record, with this experiment's source as the record's first domain
+    (CycleGAN: G_AB is source → target) or as `source_domain` (StarGAN)."""
+    s, t = index
+    if gan == "stargan":
+        G = StarGenerator(arch["channels"], arch["c_dim"], arch["conv_dim"], arch["n_blocks"])
+        _load(G, state, arch)
+        k = arch["c_dim"]
+        return (
+            lambda x: stargan.translate_to(G, x, t, k),
+            lambda x: stargan.translate_to(G, x, s, k),
+            G,
+            arch | {"source_domain": s, "target_domain": t},
+        )
+    pair = nn.ModuleDict(
+        {
+            n: ResnetGenerator(arch["channels"], arch["channels"], arch["ngf"], arch["n_blocks"])
+            for n in ("G_AB", "G_BA")
+        }
+    )
+    _load(pair, state, arch)
+    forward, back = (pair["G_AB"], pair["G_BA"]) if s == 0 else (pair["G_BA"], pair["G_AB"])
+    domains = [arch["domains"][s], arch["domains"][t]]
+    return (
+        lambda x: cyclegan.translate(forward, x),
+        lambda x: cyclegan.translate(back, x),
+        nn.ModuleDict({"G_AB": forward, "G_BA": back}),
+        arch | {"domains": domains},
+    )
+
+
+def _load(module: nn.Module, state: dict[str, torch.Tensor], arch: dict[str, Any]) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise DataError(
+            f"translate.reuse: weights do not fit their {arch['kind']} record: {first}"
+        ) from None
+    module.eval()
 
 
 def _save_translator(params: Params, result: Translator, inputs: dict[str, str], out: Path) -> None:
@@ -468,6 +606,7 @@ def _summary(
         "epoch": result.best_epoch,
         "epochs": len(result.history),
         "seconds": round(result.seconds, 1),
+        **{k: v for k, v in result.architecture.items() if k == "reused_from"},
     }
 
 
