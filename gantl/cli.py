@@ -41,6 +41,9 @@ DataDirOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info logs.")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
+]
 
 
 STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported only when it runs
@@ -234,9 +237,7 @@ def bench_digits(
     root: Annotated[
         Path, typer.Option(help="The pipeline repo whose dvc.yaml the bench runs.")
     ] = Path("."),
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
-    ] = None,
+    threads: ThreadsOpt = None,
     out: Annotated[
         Path, typer.Option(help="Results JSON (a .md table is written beside it).")
     ] = Path("benchmarks/results/digits.json"),
@@ -281,9 +282,7 @@ def bench_shifts(
     ] = "source_only,dann,adda,cdan,dann+refine",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     data_dir: DataDirOpt = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
-    ] = None,
+    threads: ThreadsOpt = None,
     out: Annotated[
         Path, typer.Option(help="Results JSON (a .md table is written beside it).")
     ] = Path("benchmarks/results/shifts.json"),
@@ -325,9 +324,7 @@ def bench_stargan(
     ] = "source_only,dann",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     data_dir: DataDirOpt = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads per stage (default: torch's, one per core).")
-    ] = None,
+    threads: ThreadsOpt = None,
     out: Annotated[
         Path, typer.Option(help="Results JSON (a .md table is written beside it).")
     ] = Path("benchmarks/results/stargan-multidomain.json"),

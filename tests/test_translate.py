@@ -190,6 +190,33 @@ def test_a_stargan_serves_another_pair_of_its_domains(pipeline, tmp_path):
         fails(lambda r: None, ConfigError, match)
 
 
+def test_a_cyclegan_serves_the_reverse_pair_with_its_generators_swapped(pipeline, tmp_path):
+    """Reused for target → source, a CycleGAN's G_BA becomes the new G_AB and its record names
+    the new pair in order, so t2s and the grid read it like a CycleGAN trained that way."""
+    root, _, _ = pipeline
+    trained = root / "models" / "cyclegan"
+    record = json.loads((trained / "manifest.json").read_text())
+    raw = yaml.safe_load(TINY_PARAMS)
+    exp = raw["experiment"]
+    exp["source"], exp["target"] = exp["target"], exp["source"]
+    pin = {"dir": str(trained), "weights_sha256": record["weights_sha256"]}
+    raw["translate"]["reuse"] = pin
+    params = params_from_dict(raw)
+    prepared, models = tmp_path / "prepared", tmp_path / "models"
+    prepare(params, prepared)
+    pretrain(params, prepared, models / "source")
+    oracle(params, prepared, models / "oracle")
+    translate(params, prepared, models, tmp_path / "t", tmp_path / "m", tmp_path / "p", tmp_path)
+    saved = load_file(str(models / "cyclegan" / "model.safetensors"))
+    swap = {"G_AB": "G_BA", "G_BA": "G_AB"}
+    for key, value in load_file(str(trained / "model.safetensors")).items():
+        head, _, rest = key.partition(".")
+        assert torch.equal(saved[f"{swap[head]}.{rest}"], value), key
+    reused = json.loads((models / "cyclegan" / "manifest.json").read_text())["architecture"]
+    assert [d["spec"] for d in reused["domains"]] == [exp["source"], exp["target"]]
+    assert [d["spec"] for d in record["architecture"]["domains"]] == [exp["target"], exp["source"]]
+
+
 def test_pixelda_translates_one_way_and_feeds_pixel_methods(pipeline, tmp_path):
     """PixelDA has no reverse generator: no reconstruction row or cycle error; its noise gives
     each source train image `copies` different translations; and they feed a pixel + feature
