@@ -157,6 +157,7 @@ def test_a_stargan_serves_another_pair_of_its_domains(pipeline, tmp_path):
     outputs = (tmp_path / "t2", tmp_path / "m2", tmp_path / "p2", tmp_path / "s2")
     summary = translate(params, prepared2, models2, *outputs)
     assert summary["reused_from"]["dir"] == pin["dir"] and summary["seconds"] == 0.0
+    assert (summary["epoch"], summary["epochs"]) == (1, 1)  # the kept one of the one it trained
     record = json.loads((models2 / "stargan" / "manifest.json").read_text())
     assert (record["architecture"]["source_domain"], record["architecture"]["target_domain"]) == (
         0,

@@ -75,6 +75,7 @@ class Translator:
     best_epoch: int  # the epoch whose weights these are (`translate.select`)
     # stochastic translators: source images → target style with noise drawn from a seed
     draw: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    epochs: int | None = None  # epochs it trained for, where `history` does not hold them all
 
 
 class QualityProbe:
@@ -307,7 +308,7 @@ def translate(
     shutil.rmtree(state_dir, ignore_errors=True)  # a finished run needs no resume state
     log.info(
         "translate: %s epoch %d of %d (%s): FID %.2f (untranslated %.2f), label preservation %.4f",
-        *(gan, result.best_epoch, len(result.history), tcfg.select),
+        *(gan, result.best_epoch, summary["epochs"], tcfg.select),
         *(summary["fid"], before["fid"], summary["label_preservation"]),
     )
     return summary
@@ -483,6 +484,7 @@ def reused(
         to_source=to_source,
         weights=weights,
         architecture=arch | {"reused_from": {"dir": str(directory), "stage": record.get("stage")}},
+        epochs=len(record.get("metrics", {}).get("history", [])) or 1,
         history=[quality],
         resumed_from=0,
         device="cpu",
@@ -604,7 +606,7 @@ def _summary(
         "untranslated": {k: before[k] for k in keys},
         "select": select,
         "epoch": result.best_epoch,
-        "epochs": len(result.history),
+        "epochs": result.epochs or len(result.history),
         "seconds": round(result.seconds, 1),
         **{k: v for k, v in result.architecture.items() if k == "reused_from"},
     }
