@@ -172,12 +172,12 @@ def multidomain_markdown(suite: dict[str, Any]) -> str:
             before = t["untranslated"]
             stage = record["stage_seconds"].get(f"translate@{gan}", 0.0)
             reused = " (reused)" if t.get("reused_from") else ""
+            kept = "as trained" if reused else f"{t['epoch']} of {t['epochs']}"
             train_seconds[gan] += t["seconds"]
             lines.append(
                 f"| {target} | {gan}{reused} | {100 * t['label_preservation']:.1f} "
                 f"| {t['fid']:.1f} | {100 * before['label_preservation']:.1f}, "
-                f"{before['fid']:.1f} | {t['epoch']} of {t['epochs']} | {t['seconds']:.0f} "
-                f"| {stage:.0f} |"
+                f"{before['fid']:.1f} | {kept} | {t['seconds']:.0f} | {stage:.0f} |"
             )
     lines += [
         "",

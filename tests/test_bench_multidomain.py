@@ -86,7 +86,7 @@ def test_one_stargan_serves_every_target_and_each_target_gets_a_cyclegan(tmp_pat
     assert written == [1, 2, 2, 2] and set(suite["runs"][TARGETS[0]]) == {"stargan", "cyclegan"}
     markdown = bench_multidomain.multidomain_markdown(suite)
     assert f"| {TARGETS[1]} | dann | 53.0 | 55.0 ★ | 53.0 ★ |" in markdown
-    assert "| stargan (reused) |" in markdown
+    assert "| stargan (reused) | 90.0 | 10.0 | 95.0, 20.0 | as trained | 0 | 3 |" in markdown
     assert "StarGAN 1.0 min for 2 targets; CycleGAN 2.0 min" in markdown
 
 
