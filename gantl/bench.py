@@ -137,6 +137,8 @@ def run_bench(
         if params.adapt.pixel_methods:
             gan = params.translate.gan
             translation[gan] = json.loads((scratch / "metrics" / "translate.json").read_text())
+            record = load_manifest(scratch / "models" / gan)  # every epoch's figures
+            translation[gan]["history"] = record.get("metrics", {}).get("history", [])
             if grids is not None:
                 kept = Path(f"{grids}-{gan}.png")
                 with atomic_path(kept) as out:

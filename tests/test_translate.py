@@ -61,11 +61,11 @@ def test_translated_splits_keep_labels_ids_and_record_provenance(pipeline):
     history = (root / "plots" / "translate" / "cyclegan.csv").read_text().splitlines()
     assert history[0].split(",") == [
         *("epoch", "fid", "kid", "label_preservation"),
-        *("src_fid", "src_agreement", "cycle_l1", "label_free_score", "kept"),
+        *("src_fid", "dom_fid", "src_agreement", "cycle_l1", "label_free_score", "kept"),
     ]
     assert history[1].endswith(",1")  # the one epoch is the kept one
     assert len(history) == 2
-    assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated", "src_fid"}
+    assert set(summary) >= {"fid", "kid", "label_preservation", "untranslated", "src_fid", "dom_fid"}
     assert summary["select"] == "label_free" and summary["epoch"] == 1
     assert summary["untranslated"]["cycle_l1"] == 0.0  # no translation, nothing to reconstruct
     assert (root / "models" / "cyclegan" / "model.safetensors").is_file()

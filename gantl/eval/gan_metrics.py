@@ -21,7 +21,7 @@ import torch
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Classifier
 
-LABEL_FREE = ("src_fid", "src_agreement", "cycle_l1")  # `label_free_quality`'s figures
+LABEL_FREE = ("src_fid", "dom_fid", "src_agreement", "cycle_l1")  # `label_free_quality`'s figures
 SCORE = "label_free_score"
 
 
@@ -110,6 +110,7 @@ def label_free_quality(
     real_target: torch.Tensor,
     reconstructed: torch.Tensor | None,
     originals: torch.Tensor,
+    domain_judge: Classifier | None = None,
 ) -> dict[str, float]:
     """A translator's quality as judged without any target label.
 
@@ -117,6 +118,8 @@ def label_free_quality(
       the features of the source classifier, which no target label trained;
     - `src_agreement`: that classifier's accuracy on the translated images against their source
       labels (CyCADA's semantic consistency: a translated 3 should still read as a 3);
+    - `dom_fid`: the same FID on the features of `domain_judge` (gantl.eval.domain_judge), a
+      source-vs-target classifier that sees style where the source classifier was taught not to;
     - `cycle_l1`: mean |G_BA(G_AB(x)) − x| over the same images (pixels in [−1, 1]); left out
       for a one-way translator (PixelDA: `reconstructed` is None).
     """
@@ -126,6 +129,11 @@ def label_free_quality(
         "src_fid": frechet_distance(f_fake, f_real),
         "src_agreement": accuracy(labels, predict(source_model, translated)),
     }
+    if domain_judge is not None:
+        quality["dom_fid"] = frechet_distance(
+            classifier_features(domain_judge, translated),
+            classifier_features(domain_judge, real_target),
+        )
     if reconstructed is not None:
         quality["cycle_l1"] = float((reconstructed - originals).abs().mean())
     return quality

@@ -40,6 +40,7 @@ from gantl.data.specs import load_domain
 from gantl.data.store import PreparedSplit as Split
 from gantl.data.store import read_split, to_tensor, to_uint8, write_split
 from gantl.errors import ConfigError, DataError
+from gantl.eval.domain_judge import judge_accuracy, train_domain_judge
 from gantl.eval.gan_metrics import (
     LABEL_FREE,
     SCORE,
@@ -91,15 +92,17 @@ class QualityProbe:
         judge: nn.Module,
         source_model: nn.Module,
         seed: int,
+        domain_judge: nn.Module | None = None,
     ) -> None:
         self.x, self.y, self.real = x, y, real
         self.judge, self.source_model, self.seed = judge, source_model, seed
+        self.domain_judge = domain_judge
         self.untranslated = self._quality(x, x)  # what "no translation" scores
 
     def _quality(self, fake: torch.Tensor, reconstructed: torch.Tensor | None) -> dict[str, float]:
         q = translation_quality(self.judge, fake, self.y, self.real, seed=self.seed)
         return q | label_free_quality(
-            self.source_model, fake, self.y, self.real, reconstructed, self.x
+            self.source_model, fake, self.y, self.real, reconstructed, self.x, self.domain_judge
         )
 
     def score(self, to_target: ToImages, to_source: ToImages | None) -> dict[str, float]:
@@ -285,7 +288,12 @@ def translate(
         {f"{r}/{n}.parquet": Path(prepared) / r / f"{n}.parquet" for r, n in split}
         | {f"{m}_model": seed_dir(Path(models) / m, seed0) / WEIGHTS for m in ("source", "oracle")}
     )
-    probe = QualityProbe(x_probe, y_probe, x_real, judge, source_model, tcfg.seed)
+    domain_judge = train_domain_judge(x_s, x_t, source_model.arch.name, tcfg.seed)
+    log.info(
+        "translate: domain judge tells source-val from target-val %.1f%% of the time",
+        100 * judge_accuracy(domain_judge, x_probe, x_real),
+    )
+    probe = QualityProbe(x_probe, y_probe, x_real, judge, source_model, tcfg.seed, domain_judge)
     domains = [_identity(split[role, "train"].meta) for role in ("source", "target")]
     state_dir = Path(state_root) / gan
     if tcfg.reuse is not None:
@@ -344,9 +352,9 @@ def _translator_run(
 
 def _log_epoch(gan: str, epoch: int, q: dict[str, float]) -> None:
     log.info(
-        "  %s epoch %d: label-free score %.4f (source-model agreement %.4f, FID %.2f)  "
-        "oracle: FID %.2f, label preservation %.4f",
-        *(gan, epoch, q[SCORE], q["src_agreement"], q["src_fid"]),
+        "  %s epoch %d: label-free score %.4f (source-model agreement %.4f, FID %.2f, "
+        "domain-judge FID %.2f)  oracle: FID %.2f, label preservation %.4f",
+        *(gan, epoch, q[SCORE], q["src_agreement"], q["src_fid"], q.get("dom_fid", float("nan"))),
         *(q["fid"], q["label_preservation"]),
     )
 
