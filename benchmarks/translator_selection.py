@@ -39,8 +39,10 @@ def _remaining(h: dict, before: dict, key: str) -> float:
 
 # Each criterion: (epoch figures, untranslated figures) → score, higher is kept.
 CRITERIA: dict[str, Callable[[dict, dict], float]] = {
-    "label_free_score (gantl)": label_free_score,
-    "agreement − source-classifier FID share": lambda h, b: (
+    "label_free_score (gantl: agreement within 5 points, then domain-judge FID)": (
+        label_free_score
+    ),
+    "agreement − source-classifier FID share (gantl before)": lambda h, b: (
         h["src_agreement"] - _remaining(h, b, "src_fid")
     ),
     "agreement − domain-judge FID share": lambda h, b: (
@@ -108,7 +110,9 @@ def tables(record: dict) -> str:
         "# Label-free translator selection",
         "",
         f"Commit `{record['commit']}`. Label preservation (%) given up against the best epoch "
-        "(oracle-judged: uses target labels); lower is better, the goal is ≤ 2.",
+        "(oracle-judged: uses target labels); lower is better, the goal is ≤ 2. The runs "
+        "trained with the criterion of their commit; every criterion is scored on the same "
+        "per-epoch figures.",
         "",
     ]
     names = list(CRITERIA)

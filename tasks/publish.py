@@ -51,14 +51,15 @@ def _epoch_table(history: Path, kept: int) -> list[str]:
     rows = list(csv.DictReader(history.read_text().splitlines()))
     lines = [
         "| epoch | FID (oracle) | label preservation (oracle) | FID (source model) "
-        "| source-model agreement | label-free score |",
-        "|---|---|---|---|---|---|",
+        "| FID (domain judge) | source-model agreement | label-free score |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         epoch = f"**{r['epoch']}** (kept)" if int(float(r["epoch"])) == kept else r["epoch"]
+        judge = f"{float(r['dom_fid']):.2f}" if r.get("dom_fid") else "–"
         lines.append(
             f"| {epoch} | {float(r['fid']):.2f} | {100 * float(r['label_preservation']):.1f}% "
-            f"| {float(r['src_fid']):.2f} | {100 * float(r['src_agreement']):.1f}% "
+            f"| {float(r['src_fid']):.2f} | {judge} | {100 * float(r['src_agreement']):.1f}% "
             f"| {float(r['label_free_score']):.3f} |"
         )
     return lines

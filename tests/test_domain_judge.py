@@ -23,7 +23,8 @@ def test_the_judge_tells_the_domains_apart_and_is_the_same_for_the_same_seed():
     a = train_domain_judge(x_s[:120], x_t[:120], "lenet", seed=3, steps=30, batch_size=16)
     b = train_domain_judge(x_s[:120], x_t[:120], "lenet", seed=3, steps=30, batch_size=16)
     assert not a.training
-    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
     assert judge_accuracy(a, x_s[120:], x_t[120:]) > 0.95
 
 

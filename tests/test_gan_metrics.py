@@ -61,10 +61,28 @@ def test_label_free_quality_reads_the_source_model_and_the_reconstruction():
     assert blurred["cycle_l1"] == pytest.approx(0.25)
 
 
-def test_label_free_score_is_agreement_minus_the_share_of_the_distance_left():
+def test_label_free_score_keeps_the_labels_first_then_the_closest_to_the_target():
+    untranslated = {"src_agreement": 0.99, "src_fid": 80.0, "dom_fid": 200.0}
+    assert label_free_score(untranslated, untranslated) == pytest.approx(0.5)  # s = 1
+    near = {"src_agreement": 0.95, "src_fid": 90.0, "dom_fid": 10.0}  # within 5 points
+    nearer_less_agreed = {"src_agreement": 0.945, "src_fid": 90.0, "dom_fid": 8.0}
+    assert label_free_score(near, untranslated) == pytest.approx(1 / 1.05)
+    # among epochs that keep the labels, agreement noise does not outvote the judge
+    assert label_free_score(nearer_less_agreed, untranslated) > label_free_score(near, untranslated)
+    # one that loses them ranks below every one that keeps them, however target-like
+    swapped = {"src_agreement": 0.80, "src_fid": 5.0, "dom_fid": 1.0}
+    assert label_free_score(swapped, untranslated) == pytest.approx(0.80 - 0.99)
+    assert (
+        label_free_score(swapped, untranslated)
+        < 0
+        < label_free_score({"src_agreement": 0.96, "dom_fid": 400.0, "src_fid": 1.0}, untranslated)
+    )
+    # and among those, the one that loses fewest
+    worse = swapped | {"src_agreement": 0.70}
+    assert label_free_score(worse, untranslated) < label_free_score(swapped, untranslated)
+
+
+def test_without_a_domain_judge_the_source_classifier_fid_measures_the_distance():
     untranslated = {"src_agreement": 0.99, "src_fid": 80.0}
-    assert label_free_score(untranslated, untranslated) == pytest.approx(-0.01)  # no change
-    good = {"src_agreement": 0.90, "src_fid": 20.0}
-    assert label_free_score(good, untranslated) == pytest.approx(0.90 - 0.25)
-    swapped = {"src_agreement": 0.30, "src_fid": 16.0}  # on target style, labels lost
-    assert label_free_score(swapped, untranslated) < label_free_score(good, untranslated)
+    restyled = {"src_agreement": 0.97, "src_fid": 20.0, "dom_fid": 5.0}
+    assert label_free_score(restyled, untranslated) == pytest.approx(1 / 1.25)

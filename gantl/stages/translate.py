@@ -14,8 +14,10 @@ train images (target labels never reach it; PixelDA also reads the source labels
 Training stops within `translate.budget_minutes` (its epochs and lr decay shrink to fit). Each
 epoch is scored twice (gantl.eval.gan_metrics): on the oracle's features (a target-domain
 classifier, so target labels: reported as a diagnostic, never a choice) and without target
-labels, on the source classifier's. `translate.select: label_free` keeps the epoch with the best
-label-free score; `last` keeps the last epoch.
+labels, by the source classifier (does a translated 3 still read as a 3) and on the features of
+a domain judge trained here to tell unlabelled source from target images (how target-like the
+translations look; gantl.eval.domain_judge). `translate.select: label_free` keeps the epoch with
+the best label-free score; `last` keeps the last epoch.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class Translator:
 class QualityProbe:
     """The fixed images each epoch is scored on: labelled source-val images to translate and
     real target-val images to compare with, read by the oracle (a diagnostic: it knows target
-    labels) and by the source classifier (label-free: what `translate.select` reads)."""
+    labels) and by the source classifier and the domain judge (label-free: what
+    `translate.select` reads)."""
 
     def __init__(
         self,
@@ -603,7 +606,8 @@ def _summary(
 ) -> dict[str, Any]:
     """metrics/translate.json: the kept epoch's quality beside the untranslated images'. The
     `judge` figures (FID, KID, label preservation) use target labels: a diagnostic, never a
-    choice; the `src_*` figures and the score are what `translate.select: label_free` reads."""
+    choice; the label-free figures (`src_*`, `dom_fid`) and the score are what
+    `translate.select: label_free` reads."""
     after = next(h for h in result.history if h["epoch"] == result.best_epoch)
     keys = [k for k in ("fid", "kid", "label_preservation", *LABEL_FREE) if k in after]
     return {
