@@ -149,7 +149,7 @@ def label_free_score(quality: dict[str, float], untranslated: dict[str, float]) 
     whose translations the source classifier still reads as their labels, within
     `AGREEMENT_TOLERANCE` of what it reads on the untranslated images, scores
 
-        1 / (1 + s),   s = dom_fid / dom_fid(untranslated source)  ∈ (0, 1]
+        1 / (1 + s) ∈ (0, 1],   s = dom_fid / dom_fid(untranslated source) ≥ 0
 
     (s is the share of the source-to-target distance left, on the domain judge's features,
     which see style); any other scores src_agreement − src_agreement(untranslated) < 0, so it
