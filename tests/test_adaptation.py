@@ -17,7 +17,7 @@ from gantl.methods.dann import train_dann
 from gantl.models.classifier import Architecture, Classifier
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
-from gantl.training.batches import paired_batches
+from gantl.training.batches import paired_batches, shuffled_batches
 from gantl.training.data import AdaptationData
 from gantl.training.schedules import annealed_lr, dann_lambda
 from gantl.training.selection import KeepBest
@@ -51,6 +51,22 @@ def test_paired_batches_are_balanced_and_cover_the_larger_domain():
     assert all(len(s) == len(t) == 10 for s, t in pairs)
     assert sorted(torch.cat([s for s, _ in pairs]).tolist()) == list(range(100))
     assert max(torch.cat([t for _, t in pairs]).tolist()) < 30
+
+
+def test_a_pool_of_views_is_sampled_for_as_many_steps_as_there_are_images():
+    """Original + translated source (200 rows, 100 images): an epoch is 100 images' steps,
+    drawn without repeats from the whole pool, so augmentation adds views, not steps."""
+    g = torch.Generator().manual_seed(0)
+    steps = AdaptationData(
+        *[torch.zeros(200)] * 2, torch.zeros(30), *[torch.zeros(5)] * 4, source_images=100
+    ).steps_per_epoch(10)
+    assert steps == 10
+    pairs = list(paired_batches(200, 30, 10, g, steps))
+    drawn = torch.cat([s for s, _ in pairs])
+    assert len(pairs) == 10 and len(drawn.unique()) == 100 and drawn.max() >= 100
+    rows = torch.cat(list(shuffled_batches(200, 32, g, rows=100)))
+    assert len(rows) == 100 and len(rows.unique()) == 100
+    assert len(torch.cat(list(shuffled_batches(200, 32, g)))) == 200
 
 
 def test_validate_every_scores_every_kth_and_the_last_epoch():

@@ -18,10 +18,12 @@ from gantl.errors import ConfigError, DataError
 from gantl.models.cyclegan_nets import ResnetGenerator
 from gantl.stages.adapt import adapt
 from gantl.stages.evaluate import evaluate, load_model
+from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.prepare import prepare
 from gantl.stages.pretrain import oracle, pretrain
 from gantl.stages.t2s import t2s
 from gantl.stages.translate import translate
+from gantl.training.batches import balanced_steps
 from tests.conftest import TINY_PARAMS
 
 
@@ -253,6 +255,10 @@ def test_pixelda_translates_one_way_and_feeds_pixel_methods(pipeline, tmp_path):
     assert not np.array_equal(train.images[:n], train.images[n:])  # fresh noise, new images
     val = read_split(translated / "pixelda" / "val.parquet")
     assert len(val.labels) == len(read_split(prepared / "source" / "val.parquet").labels)
+    # original + two translated copies: three views of each image, one image's worth of steps
+    data = load_adaptation_data(prepared, translated=translated / "pixelda", mix=True)
+    assert len(data.x_s) == 3 * n and data.source_epoch_rows == n
+    assert data.steps_per_epoch(8) == balanced_steps((n, len(data.x_t)), 8)
     adapt(pix, "pixelda+adda", prepared, models, translated)
     assert (models / "pixelda+adda" / "seed_0" / "selected" / "model.safetensors").is_file()
 

@@ -26,7 +26,6 @@ from gantl.methods.gan_losses import domain_accuracy, domain_loss, nonsaturating
 from gantl.models.classifier import Classifier
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training.batches import paired_batches
 from gantl.training.data import AdaptationData
 from gantl.training.meters import EpochAverage
 from gantl.training.selection import AdaptResult, KeepBest
@@ -100,7 +99,7 @@ def train_adda(
         _train_without_dropout(target.encoder)
         disc.train()
         meter = EpochAverage()
-        for idx_s, idx_t in paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator):
+        for idx_s, idx_t in data.paired_batches(cfg.batch_size, generator):
             x_s, x_t = data.x_s[idx_s].to(device), data.x_t[idx_t].to(device)
             meter.add(adda_step(source.encoder, target.encoder, disc, opt_t, opt_d, x_s, x_t))
             if on_step is not None:

@@ -48,7 +48,6 @@ from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
 from gantl.models.multilinear import MultilinearMap, RandomizedMultilinearMap
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training.batches import balanced_steps, paired_batches
 from gantl.training.data import AdaptationData
 from gantl.training.meters import EpochAverage
 from gantl.training.schedules import annealed_lr, dann_lambda, set_lr
@@ -135,14 +134,14 @@ def train_cdan(
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,
     )
-    steps = balanced_steps((len(data.x_s), len(data.x_t)), cfg.batch_size)
+    steps = data.steps_per_epoch(cfg.batch_size)
     total = cfg.epochs * steps
     keep = KeepBest(data, adapt, cfg.epochs, device, seed)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         disc.train()
         meter = EpochAverage()
-        pairs = paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator)
+        pairs = data.paired_batches(cfg.batch_size, generator)
         for i, (idx_s, idx_t) in enumerate(pairs):
             # progress p drives both schedules: μ_p for the optimiser, λ_p for the GRL
             p = ((epoch - 1) * steps + i) / total

@@ -28,7 +28,6 @@ from gantl.models.classifier import Classifier
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
 from gantl.runtime import resolve_device, seed_everything
-from gantl.training.batches import balanced_steps, paired_batches
 from gantl.training.data import AdaptationData
 from gantl.training.meters import EpochAverage
 from gantl.training.schedules import annealed_lr, dann_lambda, set_lr
@@ -125,14 +124,14 @@ def train_dann(
         optimizers = [sgd([*model.parameters(), *disc.parameters()])]
     else:
         optimizers = [sgd(model.parameters()), sgd(disc.parameters())]
-    steps = balanced_steps((len(data.x_s), len(data.x_t)), cfg.batch_size)
+    steps = data.steps_per_epoch(cfg.batch_size)
     total = cfg.epochs * steps
     keep = KeepBest(data, adapt, cfg.epochs, device, seed)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         disc.train()
         meter = EpochAverage()
-        pairs = paired_batches(len(data.x_s), len(data.x_t), cfg.batch_size, generator)
+        pairs = data.paired_batches(cfg.batch_size, generator)
         for i, (idx_s, idx_t) in enumerate(pairs):
             # progress p drives both schedules: μ_p for every optimiser, λ_p for the GRL
             p = ((epoch - 1) * steps + i) / total

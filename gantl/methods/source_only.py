@@ -55,10 +55,12 @@ def train_classifier(
     seed: int = 0,
     on_step: Callable[[], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    epoch_rows: int | None = None,
 ) -> TrainResult:
     """Build `arch`, minimise cross-entropy with Adam, keep the epoch with the best `val` accuracy.
 
-    train, val: (x N×C×H×W float in [-1, 1], y N int64).
+    train, val: (x N×C×H×W float in [-1, 1], y N int64). `epoch_rows`: rows an epoch visits
+    when `train` holds several views of each image (default: all of them).
     """
     generator = seed_everything(seed)  # before the model exists: its init is seeded too
     model = Classifier(arch)
@@ -75,8 +77,8 @@ def train_classifier(
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        loss_sum, correct = 0.0, 0
-        for idx in shuffled_batches(len(x_train), cfg.batch_size, generator):
+        loss_sum, correct, seen = 0.0, 0, 0
+        for idx in shuffled_batches(len(x_train), cfg.batch_size, generator, epoch_rows):
             # 1. prepare batch
             x, y = x_train[idx], y_train[idx]
             x = augment_batch(x, cfg.augment, generator).to(device)
@@ -90,13 +92,14 @@ def train_classifier(
             # 3. log
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
             if on_step is not None:
                 on_step()
         val_acc = accuracy(y_val, predict(model, x_val, device=device)) if len(x_val) else 0.0
         record = EpochRecord(
             epoch=epoch,
-            train_loss=loss_sum / len(x_train),
-            train_acc=correct / len(x_train),
+            train_loss=loss_sum / max(1, seen),
+            train_acc=correct / max(1, seen),
             val_acc=val_acc,
             seconds=time.perf_counter() - t0,
         )

@@ -25,7 +25,7 @@ from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, ROLES, TRANSLATED, seed_dir, split_path
 from gantl.stages.picks import log_history, picks_metrics, save_picks
-from gantl.training.batches import balanced_steps, shuffled_steps
+from gantl.training.batches import shuffled_steps
 from gantl.training.budget import resolve_epochs
 from gantl.training.data import AdaptationData
 from gantl.training.selection import AdaptResult
@@ -95,6 +95,7 @@ def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
             params.pretrain,
             seed,
             on_step=run.on_step,
+            epoch_rows=run.data.source_epoch_rows,
         )
         if base == "source_only":
             return _save_pixel_classifier(run, trained, seed, out)
@@ -147,11 +148,11 @@ def _resolved(params: Params, base: str, gan: str | None, data: AdaptationData) 
     update = {}
     if base != "source_only":
         cfg = getattr(params, base)
-        sizes = (len(data.x_s), len(data.x_t))
-        update[base] = resolve_epochs(cfg, balanced_steps(sizes, cfg.batch_size))
+        update[base] = resolve_epochs(cfg, data.steps_per_epoch(cfg.batch_size))
     if gan:
         cfg = params.pretrain
-        update["pretrain"] = resolve_epochs(cfg, shuffled_steps(len(data.x_s), cfg.batch_size))
+        steps = shuffled_steps(data.source_epoch_rows, cfg.batch_size)
+        update["pretrain"] = resolve_epochs(cfg, steps)
     return params.model_copy(update=update)
 
 
@@ -161,8 +162,8 @@ def _total_steps(params: Params, base: str, gan: str | None, data: AdaptationDat
     steps = 0
     if base != "source_only":
         cfg = getattr(params, base)
-        steps += seeds * cfg.epochs * balanced_steps((len(data.x_s), len(data.x_t)), cfg.batch_size)
+        steps += seeds * cfg.epochs * data.steps_per_epoch(cfg.batch_size)
     if gan:
         cfg = params.pretrain
-        steps += seeds * cfg.epochs * shuffled_steps(len(data.x_s), cfg.batch_size)
+        steps += seeds * cfg.epochs * shuffled_steps(data.source_epoch_rows, cfg.batch_size)
     return steps

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from gantl.data.store import read_split
+from gantl.data.store import read_meta, read_split
 from gantl.stages.paths import split_path
 from gantl.training.data import AdaptationData
 
@@ -21,8 +21,10 @@ def load_adaptation_data(
     """Source train/val with labels, target train without, target val (labels: upper bound).
 
     With `translated` (data/translated/<gan>), the source splits are the translated ones, or,
-    with `mix`, the original and translated images together. `with_target_test` adds the
-    labelled target test split for `adapt.trace_test` (recorded, never used for a choice).
+    with `mix`, the original and translated images together; either way an epoch visits as
+    many source rows as there are source images (`AdaptationData.source_images`).
+    `with_target_test` adds the labelled target test split for `adapt.trace_test` (recorded,
+    never used for a choice).
     """
     source_dirs = [Path(prepared) / "source"]
     if translated is not None:
@@ -35,6 +37,8 @@ def load_adaptation_data(
     x_s_val, y_s_val = (torch.cat(t) for t in zip(*parts["val"], strict=True))
     t_train, t_val = (read_split(split_path(prepared, "target", s)) for s in ("train", "val"))
     x_t_val, y_t_val = t_val.tensors()
+    source_train = split_path(prepared, "source", "train")
+    images = read_meta(source_train)["num_rows"] if translated is not None else None
     test = read_split(split_path(prepared, "target", "test")) if with_target_test else None
     x_t_test, y_t_test = test.tensors() if test is not None and test.has_labels else (None, None)
     return AdaptationData(
@@ -47,4 +51,5 @@ def load_adaptation_data(
         y_t_val=y_t_val if with_target_val_labels and t_val.has_labels else None,
         x_t_test=x_t_test,
         y_t_test=y_t_test,
+        source_images=images,
     )

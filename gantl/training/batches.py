@@ -4,6 +4,10 @@ Two kinds of epoch:
 - one domain (`shuffled_batches`): one pass over a shuffled order, as supervised training does;
 - several domains (`balanced_batches`): `batch_size` rows of each domain per step, over the
   largest one, the smaller ones reshuffled and cycled (DANN, ADDA, CycleGAN, StarGAN).
+
+A pool that holds several views of each image (original and translated source, or translated
+copies with fresh noise) is sampled, not swept: its epoch visits as many rows as there are
+images (`rows`, `steps`), so GAN augmentation adds diversity at the same number of steps.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ from collections.abc import Iterator, Sequence
 import torch
 
 
-def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """One epoch over `n` rows in a fresh random order; a trailing batch of one row is skipped
-    (a lone sample breaks batch norm and adds nothing)."""
-    order = torch.randperm(n, generator=generator)
-    for i in range(0, n, batch_size):
+def shuffled_batches(
+    n: int, batch_size: int, generator: torch.Generator, rows: int | None = None
+) -> Iterator[torch.Tensor]:
+    """One epoch over `rows` (default all `n`) of `n` rows in a fresh random order; a trailing
+    batch of one row is skipped (a lone sample breaks batch norm and adds nothing)."""
+    rows = n if rows is None else min(rows, n)
+    order = torch.randperm(n, generator=generator)[:rows]
+    for i in range(0, rows, batch_size):
         idx = order[i : i + batch_size]
         if len(idx) >= 2:
             yield idx
@@ -31,13 +38,14 @@ def shuffled_steps(n: int, batch_size: int) -> int:
 
 
 def balanced_batches(
-    sizes: Sequence[int], batch_size: int, generator: torch.Generator
+    sizes: Sequence[int], batch_size: int, generator: torch.Generator, steps: int | None = None
 ) -> Iterator[tuple[torch.Tensor, ...]]:
-    """One epoch of index batches, one of `batch_size` rows per domain, over the largest domain.
+    """One epoch of index batches, one of `batch_size` rows per domain, over the largest domain
+    (or `steps` steps).
 
     Smaller domains are reshuffled and cycled, so every step sees batch_size images of each.
     """
-    steps = balanced_steps(sizes, batch_size)
+    steps = balanced_steps(sizes, batch_size) if steps is None else steps
     streams = []
     for n in sizes:
         reps = math.ceil(steps * batch_size / n)
@@ -47,10 +55,10 @@ def balanced_batches(
 
 
 def paired_batches(
-    n_s: int, n_t: int, batch_size: int, generator: torch.Generator
+    n_s: int, n_t: int, batch_size: int, generator: torch.Generator, steps: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(source idx, target idx) batches of equal size: `balanced_batches` of two domains."""
-    yield from balanced_batches((n_s, n_t), batch_size, generator)  # type: ignore[misc]
+    yield from balanced_batches((n_s, n_t), batch_size, generator, steps)  # type: ignore[misc]
 
 
 def balanced_steps(sizes: Sequence[int], batch_size: int) -> int:
