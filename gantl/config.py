@@ -341,6 +341,7 @@ class PixelDaConfig(_Section):
     lambda_adv: float = Field(1.0, ge=0)  # α: fool D
     lambda_task: float = Field(0.1, ge=0)  # β: T's loss on generated and source images
     lambda_content: float = Field(0.0, ge=0)  # γ: PMSE(G(x, z), x); 0: off
+    lambda_diversity: float = Field(0.0, ge=0)  # δ: MSGAN's mode seeking, z must matter; 0: off
     ema: float = Field(0.0, ge=0, lt=1)  # kept G: moving average of G's weights; 0: G itself
     checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
     device: str = "auto"

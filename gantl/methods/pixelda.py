@@ -6,7 +6,7 @@ A generator G(x_s, z) restyles a labelled source image, with a noise vector z, s
 discriminator D cannot tell it from target images, while a task classifier T, trained on the
 generated images and the source images together, keeps reading the source label off it:
 
-    min_{G,T} max_D   α L_adv(D, G) + β L_task(G, T) + γ L_content(G)
+    min_{G,T} max_D   α L_adv(D, G) + β L_task(G, T) + γ L_content(G)  [+ δ L_div(G)]
 
     L_adv     = the GAN loss of D(x_t) against D(G(x_s, z))           (least squares by default)
     L_task    = ½ [CE(T(G(x_s, z)), y_s) + CE(T(x_s), y_s)]
@@ -16,6 +16,16 @@ PMSE (pairwise mean squared error, the paper's content-similarity loss) penalise
 differences between pairs of pixels that translation changed, not a uniform shift: it is the
 per-image variance of d, so a generator may recolour the whole image but not move its strokes.
 The paper applies it within foreground masks (LineMod); here it covers the whole image.
+
+A generator may ignore z and give every image one style (on MNIST → MNIST-M: one dark palette
+for all backgrounds, where the target's come from many photos). `lambda_diversity` > 0 adds
+the mode-seeking term of MSGAN (Mao et al., CVPR 2019), for the first half of the batch drawn
+again with fresh noise z':
+
+    L_div = 1 / (mean|G(x, z) − G(x, z')| / mean|z − z'| + ε)
+
+so two noise vectors that differ must give images that differ, and translated copies
+(`translate.copies`) are varied labelled data rather than one image k times.
 G and T share one optimiser (Adam), D has its own; they alternate once per step. The task
 classifier starts from the source classifier. Only G is kept: the pipeline trains its own
 models on the translations.
@@ -72,6 +82,17 @@ def update_average(average: nn.Module, live: nn.Module, ema: float) -> None:
         a.copy_(b)
 
 
+DIVERSITY_EPS = 1e-5  # MSGAN's
+
+
+def mode_seeking(
+    fake: torch.Tensor, fake2: torch.Tensor, z: torch.Tensor, z2: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN's term: 1 / (mean|G(x, z) − G(x, z')| / mean|z − z'| + ε), small when noise matters."""
+    ratio = (fake - fake2).abs().mean() / (z - z2).abs().mean()
+    return 1.0 / (ratio + DIVERSITY_EPS)
+
+
 def pixelda_step(
     nets: dict[str, nn.Module],
     opt_g: torch.optim.Optimizer,
@@ -81,10 +102,15 @@ def pixelda_step(
     x_t: torch.Tensor,
     z: torch.Tensor,
     cfg: PixelDaConfig,
+    z2: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """One update of G and T together, then one of D."""
+    """One update of G and T together, then one of D. `z2`: fresh noise for the first len(z2)
+    source images (the diversity term; needed when `cfg.lambda_diversity` > 0)."""
     G, D, T = nets["G"], nets["D"], nets["T"]
-    fake = G(x_s, z)
+    n, k = len(x_s), 0 if z2 is None else len(z2)
+    # one pass for both draws, so batch norm sees one batch
+    out = G(torch.cat([x_s, x_s[:k]]), torch.cat([z, z2])) if k else G(x_s, z)
+    fake = out[:n]
     # 1. G and T: fool D, keep the label readable, change no more than the style
     D.requires_grad_(False)
     loss_adv = g_loss(cfg.gan_loss, D(fake))
@@ -93,6 +119,13 @@ def pixelda_step(
     loss = cfg.lambda_adv * loss_adv + cfg.lambda_task * loss_task
     if cfg.lambda_content > 0:
         loss = loss + cfg.lambda_content * loss_content
+    logs = {}
+    if cfg.lambda_diversity > 0:
+        if not k:
+            raise ValueError("lambda_diversity > 0 needs fresh noise z2 for the diversity term")
+        loss_div = mode_seeking(fake[:k], out[n:], z[:k], z2)
+        loss = loss + cfg.lambda_diversity * loss_div
+        logs["diversity"] = loss_div.item()
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
     opt_g.step()
@@ -107,7 +140,7 @@ def pixelda_step(
         "task": loss_task.item(),
         "content": loss_content.item(),
         "d": loss_d.item(),
-    }
+    } | logs
 
 
 @dataclass(frozen=True)
@@ -177,8 +210,11 @@ def train_pixelda(
         for i, (idx_s, idx_t) in enumerate(batches):
             t = (epoch - 1) * steps_per_epoch + i
             z = sample_noise(len(idx_s), cfg.z_dim, generator).to(device)
+            z2 = None  # fresh noise for half the batch, drawn only when the term is on
+            if cfg.lambda_diversity > 0:
+                z2 = sample_noise(max(1, len(idx_s) // 2), cfg.z_dim, generator).to(device)
             batch = (x_s[idx_s].to(device), y_s[idx_s].to(device), x_t[idx_t].to(device))
-            meter.add(pixelda_step(nets, opt_g, opt_d, *batch, z, cfg))
+            meter.add(pixelda_step(nets, opt_g, opt_d, *batch, z, cfg, z2))
             update_average(nets["G_ema"], nets["G"], min(cfg.ema, (1 + t) / (10 + t)))
             if on_step is not None:
                 on_step()
