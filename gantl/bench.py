@@ -27,6 +27,7 @@ from gantl.config import (
     ENSEMBLE,
     GANS,
     REFINED,
+    STOCHASTIC_GANS,
     T2S,
     Params,
     params_from_dict,
@@ -216,7 +217,8 @@ def bench_params(
     A method is a model name: source_only, dann, cyclegan+adda, …, or any of them (source for
     source-only) followed by +refine or +t2s (read through the translator's target → source
     generator), or an ensemble of such names joined by "&"; a refined, t2s or ensemble model
-    brings the models it is made from."""
+    brings the models it is made from. The methods' translator replaces `translate.gan`, with
+    one translation per image (`copies: 1`) when it has no noise to draw more."""
     ensembles = [m for m in methods if ENSEMBLE in m]
     singles = [m for m in dict.fromkeys([*methods, *"&".join(ensembles).split("&")]) if m]
     singles = [m for m in singles if ENSEMBLE not in m]
@@ -258,6 +260,8 @@ def bench_params(
     raw["adapt"]["trace_test"] = True  # every scored checkpoint's test accuracy: validators.md
     if gans:
         raw["translate"]["gan"] = gans[0]
+        if gans[0] not in STOCHASTIC_GANS:  # the recipe's copies are its noise translator's
+            raw["translate"]["copies"] = 1
     bench = params_from_dict(raw, "bench params")
     targets = ["pretrain", "oracle"]
     targets += [f"adapt@{m}" for m in bench.adapt.methods]

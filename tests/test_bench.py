@@ -104,3 +104,20 @@ def test_bench_params_file_with_custom_domains(tmp_path):
     params = protocol_params(None, "bundled:mnist5k", "synthetic:mnistm", params_file=path)
     assert params.experiment.protocol == "bundled:mnist5k→synthetic:mnistm"
     assert params.pretrain == protocol_params(None, params_file=path).pretrain
+
+
+def test_bench_switches_translator_and_keeps_copies_for_the_noise_one():
+    """A recipe with PixelDA copies benched with CycleGAN methods gets one translation per
+    image (CycleGAN draws no noise); with PixelDA methods the copies stay."""
+    from gantl.bench import bench_params
+    from gantl.config import params_from_dict
+
+    raw = yaml.safe_load(TINY_PARAMS)
+    raw["translate"] |= {"gan": "pixelda", "copies": 3}
+    params = params_from_dict(raw)
+    cyc, targets = bench_params(params, ["dann", "cyclegan+dann"], [0])
+    assert (cyc.translate.gan, cyc.translate.copies) == ("cyclegan", 1)
+    assert "adapt_pixel@dann" in targets
+    pix, _ = bench_params(params, ["pixelda+dann"], [0, 1])
+    assert (pix.translate.gan, pix.translate.copies) == ("pixelda", 3)
+    assert pix.experiment.seeds == [0, 1]
