@@ -5,11 +5,12 @@ only when one of these commands runs."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from flows.env import workspace_env
 from gantl import cli as core
@@ -20,6 +21,7 @@ from gantl.errors import ConfigError, GantlError
 app = typer.Typer(help=core.app.info.help, no_args_is_help=True, pretty_exceptions_enable=False)
 app.registered_commands += core.app.registered_commands  # stage, bench, data, lineage, profile
 app.registered_groups += core.app.registered_groups
+app.registered_callback = core.app.registered_callback  # the global --debug
 
 
 WatchOpt = Annotated[
@@ -29,6 +31,47 @@ WatchOpt = Annotated[
 MinImprovementOpt = Annotated[
     float, typer.Option(help="Validator-score margin a candidate needs to be promoted.")
 ]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(help="If another gantl run holds this repo, wait for it instead of refusing."),
+]
+
+
+@contextmanager
+def pipeline_run(
+    command: str, root: Path, wait: bool = False, stages: bool = False, signals: bool = True
+) -> Iterator:
+    """Around a command that runs the pipeline's stages: params.yaml validated (and with
+    `stages`, every stage command checked) before anything starts, the repo's run lock held,
+    Prefect's temporary server started here so that it stops with the run, SIGINT/SIGTERM
+    stopping the stages and the server (exit 130/143; not with `signals` False: a Dask
+    LocalCluster's worker processes would inherit the blocked signals), and a failure printed
+    as one line: `error: stage <name> failed (exit <n>): <its last error line>`, exit 2 for a
+    user error (the stage exited 2), else 1. GANTL_DEBUG=1 (or --debug) keeps the tracebacks."""
+    from flows.env import hide_tracebacks, prefect_server, run_lock, stop_on_signals
+    from gantl.config import load_params
+    from tasks.processes import StageFailed
+
+    def waiting(line: str) -> None:
+        err.print(line, highlight=False, soft_wrap=True)
+
+    try:
+        load_params(Path("params.yaml"))  # before the lock, Prefect or any stage: one line
+        guard = stop_on_signals(command) if signals else nullcontext({})
+        with run_lock(root, wait=wait, on_wait=waiting), guard as running:
+            if stages:
+                from tasks.dvc_stage import preflight
+
+                preflight(root)
+            with prefect_server() as running["server"]:  # the signal watcher stops it too
+                if not core.debugging():
+                    hide_tracebacks()  # Prefect's log handlers exist now
+                yield
+    except GantlError as exc:
+        raise fail(exc) from None
+    except StageFailed as exc:
+        fail(exc)  # prints the line
+        raise typer.Exit(2 if exc.returncode == 2 else 1) from None
 
 
 @app.command()
@@ -37,20 +80,20 @@ def run(
         bool, typer.Option(help="Rerun every stage even if DVC says it is up to date.")
     ] = False,
     quiet: QuietOpt = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Run the whole pipeline as a Prefect flow over the DVC stages (what `make run` does).
 
     The stages read params.yaml, the file DVC tracks; edit it (or copy one of configs/) first.
+    One run per repository at a time (.gantl/run.lock); Ctrl-C stops the running stages.
     """
     progress.configure(quiet)
     root = Path.cwd()
     workspace_env(root / ".prefect")
-    from flows.pipeline import pipeline  # the orchestration layer, imported only for this command
+    with pipeline_run("run", root, wait, stages=True):
+        from flows.pipeline import pipeline  # the orchestration layer, imported only here
 
-    try:
         summary = pipeline(root=str(root), force=force)
-    except GantlError as exc:
-        raise fail(exc) from None
     print_summary(summary)
 
 
@@ -62,6 +105,7 @@ def retrain(
     ] = False,
     min_improvement: MinImprovementOpt = 0.0,
     quiet: QuietOpt = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Retrain once if the target data changed; promote the new model only if it scores better.
 
@@ -71,14 +115,12 @@ def retrain(
     progress.configure(quiet)
     root = Path.cwd()
     workspace_env(root / ".prefect")
-    from flows.retrain import retrain as retrain_flow
+    with pipeline_run("retrain", root, wait):
+        from flows.retrain import retrain as retrain_flow
 
-    try:
         decision = retrain_flow(
             root=str(root), watch=watch, force=force, min_improvement=min_improvement
         )
-    except GantlError as exc:
-        raise fail(exc) from None
     verdict = "promoted" if decision["promoted"] else "champion kept"
     out.print(f"{verdict}: {decision['reason']}", highlight=False, soft_wrap=True)
 
@@ -154,6 +196,7 @@ def sweep(
     out: Annotated[Path, typer.Option(help="Leaderboard JSON (.md beside it).")] = Path(
         "sweeps/leaderboard.json"
     ),
+    wait: WaitOpt = False,
 ) -> None:
     """Run a grid of methods × seeds × params as DVC experiments in parallel; print the leaderboard.
 
@@ -177,7 +220,7 @@ def sweep(
 
     parallel = dask_workers or jobs
     runner = task_runner(dask_address, dask_workers, jobs, root / ".gantl" / "dask")
-    try:
+    with pipeline_run("sweep", root, wait, signals=dask_workers is None):
         rows = sweep_flow.with_options(task_runner=runner)(
             root=str(root),
             methods=split_csv(methods),
@@ -187,16 +230,15 @@ def sweep(
             threads=threads or default_threads(parallel),
             out=str(out),
         )
-    except GantlError as exc:
-        raise fail(exc) from None
     from gantl.sweep import leaderboard_markdown
 
-    Console(width=160).print(leaderboard_markdown(rows), highlight=False)
+    core.wide_console().print(leaderboard_markdown(rows))
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    """`gantl`: this app through gantl.cli's entry point (--debug; one-line errors, exit 2)."""
+    core.main(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -3,6 +3,9 @@
 The stage graph comes from dvc.yaml (via DVC's own index), so adding a stage there adds it
 here. Independent stages (pretrain and oracle) run concurrently; each one only runs when DVC
 says it is stale, and is recorded in dvc.lock, so `dvc repro` afterwards has nothing to do.
+
+Before any stage starts, params.yaml is validated and every stage command checked (`preflight`),
+and the repository's run lock is held (one pipeline run at a time, `.gantl/run.lock`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.env import run_lock
 from gantl.stages.paths import METRICS, PLOTS
-from tasks.dvc_stage import bring_stage_up_to_date, read_stage_graph, threads_per_stage
+from tasks.dvc_stage import bring_stage_up_to_date, preflight, threads_per_stage
 from tasks.publish import publish_summary, publish_translation
 
 
@@ -25,19 +29,22 @@ def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | Non
     their new outputs make stale) — the retrain flow forces `prepare` when raw data changed.
     """
     logger = get_run_logger()
-    stages = read_stage_graph(root)
-    logger.info("stages: %s", " → ".join(s.name for s in stages))
-    threads = threads_per_stage(stages)
-    futures = {}
-    for stage in stages:  # topological order: upstream futures exist before they are waited on
-        futures[stage.name] = bring_stage_up_to_date.submit(
-            stage,
-            root,
-            force or stage.name in (force_stages or []),
-            threads[stage.name],
-            wait_for=[futures[u] for u in stage.upstream],
-        )
-    ran = [f.result() for f in futures.values()]
+    with run_lock(root):
+        stages = preflight(root)
+        logger.info("stages: %s", " → ".join(s.name for s in stages))
+        threads = threads_per_stage(stages)
+        futures = {}
+        for stage in stages:  # topological order: upstream futures exist before they are awaited
+            futures[stage.name] = bring_stage_up_to_date.submit(
+                stage,
+                root,
+                force or stage.name in (force_stages or []),
+                threads[stage.name],
+                wait_for=[futures[u] for u in stage.upstream],
+            )
+        for future in futures.values():  # the lock is held until no stage runs any more
+            future.wait()
+        ran = [f.result() for f in futures.values()]  # raises the first failure, in order
     logger.info("ran: %s", [r["stage"] for r in ran if r["ran"]] or "nothing (all up to date)")
     summary = json.loads((Path(root) / METRICS / "summary.json").read_text())
     publish_summary(summary)

@@ -4,7 +4,7 @@ Run on a schedule (`gantl schedule --cron …`) it does nothing costly when the 
 data is unchanged, and otherwise rebuilds what the change makes stale, scores the recommended
 model against the champion with the label-free validator (never target test labels), promotes
 it only if it scores better, and records the decision in models/champion/registry.jsonl and as
-a Prefect artifact.
+a Prefect artifact. It holds the repository's run lock (.gantl/run.lock) throughout.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.env import run_lock
 from flows.pipeline import pipeline
 from gantl import champion
 from gantl.config import load_params
@@ -35,7 +36,7 @@ def retrain(
     """
     logger = get_run_logger()
     root = str(Path(root).resolve())
-    with contextlib.chdir(root):  # params.yaml's relative paths resolve from the repo
+    with run_lock(root), contextlib.chdir(root):  # params.yaml's paths resolve from the repo
         params = load_params(Path("params.yaml"))
         data_hash, changed = detect_new_target_data(params, root, watch)
         if not (changed or force) and champion.load_champion(Path(root)) is not None:

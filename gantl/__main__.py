@@ -1,3 +1,3 @@
-from gantl.cli import app
+from gantl.cli import main
 
-app(prog_name="gantl")
+main()

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -94,17 +96,63 @@ def load_manifest(directory: Path) -> dict[str, Any]:
         raise DataError(f"{path}: not valid JSON: {exc}") from None
 
 
+def restore_hint(path: Path) -> str:
+    """The command that brings a tracked output back: `dvc checkout` of the stage output (the
+    first two parts of a repo-relative path, e.g. models/dann), or `gantl data pull`."""
+    parts = Path(path).parts
+    if Path(path).is_absolute() or len(parts) < 2 or parts[0] not in ("models", "data"):
+        return "restore it from where it came (`dvc checkout` or `gantl data pull`)"
+    out = Path(*parts[:2]).as_posix()
+    if parts[0] == "data" and len(parts) >= 3:
+        out = Path(*parts[:3]).as_posix()
+    return f"restore it with `dvc checkout {out}` (or `gantl data pull {out}`)"
+
+
+def verified_weights(directory: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The tensors of `directory`'s weights, after checking their SHA-256 against the manifest.
+
+    A flipped byte inside a tensor leaves the safetensors header valid and the model loadable,
+    only wrong, so the hash is the one check that catches it.
+    """
+    weights = Path(directory) / WEIGHTS
+    if not weights.is_file():
+        raise DataError(f"{weights}: checkpoint weights not found; {restore_hint(weights)}")
+    expected = manifest.get("weights_sha256")
+    if not isinstance(expected, str):
+        raise DataError(f"{Path(directory) / MANIFEST}: no weights_sha256 to check the weights by")
+    actual = file_sha256(weights)
+    if actual != expected:
+        raise DataError(
+            f"{weights}: SHA-256 {actual[:12]}… does not match its manifest's weights_sha256 "
+            f"{expected[:12]}… (corrupt or changed); {restore_hint(weights)}"
+        )
+    try:
+        return load_file(str(weights))
+    except SafetensorError as exc:
+        raise DataError(f"{weights}: not readable safetensors ({exc})") from None
+
+
+def load_into(module: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Load `state` into `module` built from its manifest; a mismatch is one line, not a dump."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = lines[1] if len(lines) > 1 else lines[0]
+        raise DataError(
+            f"{Path(where) / MANIFEST}: its architecture record does not fit the weights "
+            f"({first}); {restore_hint(Path(where) / MANIFEST)}"
+        ) from None
+
+
 def load_classifier(directory: Path) -> tuple[Classifier, dict[str, Any]]:
-    """Rebuild the classifier recorded in `directory` and load its weights (no pickle)."""
+    """Rebuild the classifier recorded in `directory` and load its verified weights (no pickle)."""
     manifest = load_manifest(directory)
     try:
         arch = Architecture(**manifest["architecture"])
-    except (KeyError, TypeError) as exc:
+        model = Classifier(arch)
+    except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{Path(directory) / MANIFEST}: bad architecture record: {exc}") from None
-    weights = Path(directory) / WEIGHTS
-    if not weights.is_file():
-        raise DataError(f"{weights}: checkpoint weights not found")
-    model = Classifier(arch)
-    model.load_state_dict(load_file(str(weights)))
+    load_into(model, verified_weights(directory, manifest), directory)
     model.eval()
     return model, manifest

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
+import sys
 import time
+import traceback
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from gantl import progress, report
 from gantl.errors import ConfigError, DataError, GantlError
@@ -26,8 +31,17 @@ app.add_typer(data_app, name="data")
 bench_app = typer.Typer(help="Benchmarks against the published tables.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
-out = Console()
-err = Console(stderr=True)
+# What the commands print holds user text (paths, specs, class names, error messages): never
+# read it as Rich markup ("[/x]" would raise) or emoji codes (":train:" would become 🚆).
+PLAIN = {"markup": False, "emoji": False, "highlight": False}
+out = Console(**PLAIN)
+err = Console(stderr=True, **PLAIN)
+
+
+def wide_console() -> Console:
+    """Markdown tables print unwrapped up to 160 columns."""
+    return Console(width=160, **PLAIN)
+
 
 ParamsOpt = Annotated[
     Path, typer.Option("--params", "-p", help="Params file (the one dvc.yaml tracks).")
@@ -47,6 +61,7 @@ ThreadsOpt = Annotated[
 
 
 STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported only when it runs
+    "validate": ("validate", "validate"),
     "prepare": ("prepare", "prepare"),
     "pretrain": ("pretrain", "pretrain"),
     "oracle": ("pretrain", "oracle"),
@@ -59,6 +74,7 @@ STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported o
 
 
 class StageName(StrEnum):
+    validate = "validate"
     prepare = "prepare"
     pretrain = "pretrain"
     oracle = "oracle"
@@ -69,8 +85,84 @@ class StageName(StrEnum):
     evaluate = "evaluate"
 
 
-def fail(exc: GantlError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+DEBUG_ENV = "GANTL_DEBUG"
+_state = {"debug": False}  # set by the app callback: --debug (or GANTL_DEBUG=1)
+
+
+def debugging() -> bool:
+    """--debug was given, or GANTL_DEBUG is set to anything but 0/false/no/off."""
+    env = os.environ.get(DEBUG_ENV, "").strip().lower()
+    return _state["debug"] or env not in ("", "0", "false", "no", "off")
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help=f"On an error, print the traceback too (also: {DEBUG_ENV}=1).",
+        ),
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+_ERRNO_HINTS = {  # (no EDQUOT on Windows: ENOSPC's hint, below, then wins)
+    getattr(errno, "EDQUOT", errno.ENOSPC): "disk quota exceeded: free space, then rerun",
+    errno.ENOSPC: "free space, then rerun",
+    errno.EACCES: "check the permissions",
+    errno.EPERM: "check the permissions",
+    errno.EROFS: "read-only file system: write elsewhere",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "a folder where a file was expected",
+    errno.EMFILE: "too many open files: raise `ulimit -n`",
+    errno.EIO: "the disk reported an I/O error",
+}
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """What the entry point prints as one line: GantlError, OSError and, if PIL was imported
+    (nothing else can raise it), PIL.Image.DecompressionBombError."""
+    image = sys.modules.get("PIL.Image")
+    bomb = getattr(image, "DecompressionBombError", None)
+    return (GantlError, OSError) if bomb is None else (GantlError, OSError, bomb)
+
+
+def describe(exc: BaseException) -> str:
+    """The message of an error: an OSError names its file(s), the reason and the errno, e.g.
+    `models/x/model.safetensors: No space left on device (errno 28: free space, then rerun)`."""
+    if isinstance(exc, OSError) and not isinstance(exc, GantlError):
+        files = [os.fsdecode(f) if isinstance(f, bytes) else str(f) for f in _filenames(exc)]
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if not files and exc.errno is None and type(exc) is not OSError:
+            reason = f"{type(exc).__name__}: {reason}"  # e.g. gzip's BadGzipFile
+        if exc.errno is not None:
+            hint = _ERRNO_HINTS.get(exc.errno)
+            reason += f" (errno {exc.errno}: {hint})" if hint else f" (errno {exc.errno})"
+        return ": ".join([" → ".join(files), reason] if files else [reason])
+    if type(exc).__name__ == "DecompressionBombError":
+        return f"image too large to decode safely: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _filenames(exc: OSError) -> list:
+    return [f for f in (exc.filename, exc.filename2) if f is not None]
+
+
+def print_error(message: str) -> None:
+    """`error: <message>` on stderr, one line per line of the message; the message is printed
+    as is (no markup, no emoji, no wrapping)."""
+    for line in message.splitlines() or [""]:
+        err.print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)
+
+
+def fail(exc: BaseException) -> typer.Exit:
+    """One `error:` line (after the traceback with --debug); exit status 2."""
+    if debugging():
+        traceback.print_exception(exc)
+    print_error(describe(exc))
     return typer.Exit(2)
 
 
@@ -92,6 +184,8 @@ def stage(
     """Run one pipeline stage with the paths of dvc.yaml (what `dvc repro` calls)."""
     progress.configure(quiet)
     from gantl.config import load_params
+    from gantl.stages.paths import OUTPUTS, STAGING
+    from gantl.transaction import stage_transaction
 
     started = time.perf_counter()
     try:
@@ -102,15 +196,16 @@ def stage(
             )
         module, function = STAGE_FUNCTIONS[name.value]
         run_stage = getattr(importlib.import_module(f"gantl.stages.{module}"), function)
+        args = (params,)
         if name in (StageName.adapt, StageName.refine, StageName.t2s):
             if method is None:
                 raise ConfigError(
                     f"gantl stage {name.value} needs --method (e.g. dann, adda, cdan, "
                     "cyclegan+adda; for refine and t2s also source)"
                 )
-            result = run_stage(params, method)
-        else:
-            result = run_stage(params)
+            args = (params, method)
+        with stage_transaction(OUTPUTS, STAGING):  # all outputs swap in together, or none
+            result = run_stage(*args)
     except GantlError as exc:
         raise fail(exc) from None
     progress.record_stage_time(name.value, method, time.perf_counter() - started)
@@ -150,7 +245,11 @@ def data_show(
     except GantlError as exc:
         raise fail(exc) from None
     h, w, c = domain.shape
-    out.print(f"[bold]{domain.name}[/] ({spec}): {h}×{w}×{c}, {len(domain.class_names)} classes")
+    out.print(
+        Text.assemble(
+            (domain.name, "bold"), f" ({spec}): {h}×{w}×{c}, {len(domain.class_names)} classes"
+        )
+    )
     table = Table("class", *(f"{s} images" for s in domain.splits))
     for k, name in enumerate(domain.class_names):
         cells = [
@@ -162,7 +261,7 @@ def data_show(
     table.add_row("all", *(f"{len(split):,}" for split in domain.splits.values()))
     out.print(table)
     for note in domain.notes:
-        out.print(f"note: {note}", highlight=False)
+        out.print(f"note: {note}")
 
 
 RemoteOpt = Annotated[
@@ -261,9 +360,9 @@ def bench_digits(
     except GantlError as exc:
         raise fail(exc) from None
     markdown = write_bench(record, out)
-    out_console = Console(width=160)
-    out_console.print(markdown.read_text(), highlight=False)
-    out_console.print(f"wrote {out} and {markdown}", highlight=False)
+    out_console = wide_console()
+    out_console.print(markdown.read_text())
+    out_console.print(f"wrote {out} and {markdown}")
 
 
 @bench_app.command("shifts")
@@ -308,7 +407,7 @@ def bench_shifts(
     except GantlError as exc:
         raise fail(exc) from None
     markdown = write_shifts(suite, out)
-    Console(width=160).print(markdown.read_text(), highlight=False)
+    wide_console().print(markdown.read_text())
 
 
 @bench_app.command("stargan")
@@ -349,7 +448,7 @@ def bench_stargan(
     except GantlError as exc:
         raise fail(exc) from None
     markdown = write_multidomain(suite, out)
-    Console(width=160).print(markdown.read_text(), highlight=False)
+    wide_console().print(markdown.read_text())
 
 
 @bench_app.command("validators")
@@ -386,7 +485,7 @@ def bench_validators(
     write_json(out, result)
     markdown = out.with_suffix(".md")
     write_text(markdown, study_markdown(result, default))
-    Console(width=160).print(markdown.read_text(), highlight=False)
+    wide_console().print(markdown.read_text())
 
 
 @app.command()
@@ -421,7 +520,18 @@ def lineage(
     ] = False,
     verify: Annotated[
         bool,
-        typer.Option(help="Recompute the hashes; exit 1 if anything changed since recorded."),
+        typer.Option(
+            help="Recompute the hashes; exit 1 if anything changed since recorded or a raw "
+            "file is missing."
+        ),
+    ] = False,
+    allow_missing_raw: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-raw",
+            help="With --verify: skip raw files that cannot be found (a note names them) "
+            "instead of failing.",
+        ),
     ] = False,
     root: Annotated[Path, typer.Option(help="The pipeline repo (holds dvc.lock).")] = Path("."),
 ) -> None:
@@ -430,7 +540,7 @@ def lineage(
 
     try:
         doc = lin.trace(root, artifact)
-        checked = lin.verify(root, doc) if verify else None
+        checked = lin.verify(root, doc, allow_missing_raw) if verify else None
     except GantlError as exc:
         raise fail(exc) from None
     if checked is not None:
@@ -445,9 +555,42 @@ def lineage(
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main(application: typer.Typer | None = None) -> None:
+    """Console entry point: run `application` (default: this module's app).
+
+    A GantlError, OSError or PIL DecompressionBombError that escapes a command prints one line,
+    `error: <message>`, and exits 2 (with --debug or GANTL_DEBUG=1, after its traceback).
+    Click's own exits are kept: usage errors (2, click's message), --help, Abort; Ctrl-C exits
+    130 after one line.
+    """
+    application = application or app
+    if application.registered_callback is None:  # flows/cli.py copies commands, not callbacks
+        application.registered_callback = app.registered_callback
+    try:
+        application(prog_name="gantl")
+    except SystemExit as exc:
+        if exc.code == 130 and _interrupted(exc):  # typer turns Ctrl-C into Exit(130)
+            print_error("interrupted")
+        raise
+    except KeyboardInterrupt:  # outside click's invoke (while importing, say)
+        print_error("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if not isinstance(exc, user_error_types()):
+            raise
+        sys.exit(fail(exc).exit_code)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -9,6 +9,7 @@ paper`), so DVC, lineage and manifests all see the values a stage ran with.
 
 from __future__ import annotations
 
+import math
 import re
 import reprlib
 from pathlib import Path
@@ -33,7 +34,32 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: no float field means anything at .inf or .nan (`lr: .inf` trained to NaN
+    # weights); Float below says so in the file's words, this backs up any other float
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _check_int(v: Any) -> Any:
+    """YAML's `true` is no 1 and `2.5` no 2: an integer field takes integers only."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError("must be an integer")
+    return v
+
+
+def _check_float(v: Any) -> Any:
+    """A number, never `true`/`false`, `.inf` or `.nan`; ints (`lr: 1`) and the strings PyYAML
+    leaves numbers without a dot as (`lr: 1e-3`) are read as floats."""
+    if isinstance(v, bool):
+        raise ValueError("must be a finite number")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError("must be a finite number")
+    return v
+
+
+# every integer (epochs, batch sizes, seeds, steps, widths, copies …) and every float (learning
+# rates, weight decays, momenta, betas, lambdas, thresholds …) of the sections is one of these
+Int = Annotated[int, BeforeValidator(_check_int)]
+Float = Annotated[float, BeforeValidator(_check_float)]
 
 
 class ExperimentConfig(_Section):
@@ -45,7 +71,7 @@ class ExperimentConfig(_Section):
         str  # domain to adapt to, e.g. "synthetic:mnistm"; its train labels are never trained on
     )
     data_dir: Path | None = None  # relative domain paths resolve here (else $GANTL_DATA_DIR, cwd)
-    seeds: list[int] = Field([0], min_length=1)  # every training stage runs once per seed
+    seeds: list[Int] = Field([0], min_length=1)  # every training stage runs once per seed
 
     @field_validator("seeds")
     @classmethod
@@ -67,24 +93,40 @@ class ExperimentConfig(_Section):
 class PrepareConfig(_Section):
     """How raw domains become the train/val/test Parquet files."""
 
-    image_size: Literal["auto"] | int = "auto"  # auto: 28 for gray↔gray, 32 if RGB takes part
+    image_size: Literal["auto"] | Int = "auto"  # auto: 28 for gray↔gray, 32 if RGB takes part
     channels: Literal["auto", 1, 3] = "auto"  # auto: 3 if either domain is RGB, else 1
-    source_train_size: int | None = Field(None, gt=0)  # sample this many (ADDA: 2000); None: all
-    target_train_size: int | None = Field(None, gt=0)  # ADDA protocol: 1800 USPS images
-    val_fraction: float = Field(0.1, gt=0, lt=1)  # held out of each train pool for selection
-    holdout_fraction: float = Field(0.5, gt=0, lt=1)  # test share when a domain has no train split
-    seed: int = Field(0, ge=0)  # fixes bundled shuffles, MNIST-M backgrounds and every sample
+    source_train_size: Int | None = Field(None, gt=0)  # sample this many (ADDA: 2000); None: all
+    target_train_size: Int | None = Field(None, gt=0)  # ADDA protocol: 1800 USPS images
+    val_fraction: Float = Field(0.1, gt=0, lt=1)  # held out of each train pool for selection
+    holdout_fraction: Float = Field(0.5, gt=0, lt=1)  # test share when a domain has no train split
+    seed: Int = Field(0, ge=0)  # fixes bundled shuffles, MNIST-M backgrounds and every sample
 
-    @field_validator("image_size")
+    @field_validator("image_size", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
-        if v != "auto" and not 8 <= v <= 256:
-            raise ValueError("must be 'auto' or an integer from 8 to 256")
-        return v
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 256):
+            return v
+        raise ValueError("must be 'auto' or an integer from 8 to 256")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, v: Any) -> Any:
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v in (1, 3)):
+            return v
+        raise ValueError("must be 'auto', 1 or 3")
+
+
+# validation context of a profile's keys (check_section_values): the keys it sets, so checks
+# across fields compare with the overlay's values only, never with a default standing in for
+# the params file's value (that is checked once merged)
+OVERLAY_KEYS = "overlay_keys"
 
 
 def _check_decay(v: int, info: ValidationInfo) -> int:
     """A GAN's `decay_epochs` fits inside its `epochs`."""
+    given = (info.context or {}).get(OVERLAY_KEYS)
+    if given is not None and "epochs" not in given:
+        return v
     epochs = info.data.get("epochs")
     if epochs is not None and v > epochs:
         raise ValueError(f"must be at most epochs ({epochs})")
@@ -121,20 +163,20 @@ class TrainConfig(_Section):
     """A supervised classifier run (source pretraining, target oracle)."""
 
     model: Literal["auto", "lenet", "dtn"] = "auto"  # auto: LeNet for 1 channel, DTN for 3 (ADDA)
-    width: float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; the CPU recipes use 0.5
+    width: Float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; the CPU recipes use 0.5
     epochs: Epochs = 10  # protocol files: 30 on a CPU; auto: `steps` optimisation steps
-    steps: int = Field(
+    steps: Int = Field(
         1000, gt=0
     )  # with epochs: auto, about this many batches (gantl.training.budget)
-    batch_size: int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
-    lr: float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
-    weight_decay: float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
+    batch_size: Int = Field(64, gt=0)  # ADDA and DANN digit experiments use 64–128
+    lr: Float = Field(1e-3, gt=0)  # Adam's default; stable for LeNet/DTN from scratch
+    weight_decay: Float = Field(5e-4, ge=0)  # light L2, as in the ADDA/CyCADA digit nets
     # none, affine (random rotation/zoom/shift) or strong (a wider warp plus per-image contrast,
     # brightness, inversion and, for RGB, channel mixing): gantl.data.augment
     augment: Literal[AUGMENTATIONS] = "none"
-    bottleneck: int = Field(0, ge=0)  # > 0: fc → BatchNorm1d of this size ends the encoder (SHOT)
+    bottleneck: Int = Field(0, ge=0)  # > 0: fc → BatchNorm1d of this size ends the encoder (SHOT)
     head: Literal["linear", "weight_norm"] = "linear"  # weight_norm: SHOT's classifier head
-    label_smoothing: float = Field(0.0, ge=0, lt=1)  # SHOT's source training uses 0.1
+    label_smoothing: Float = Field(0.0, ge=0, lt=1)  # SHOT's source training uses 0.1
     device: str = "auto"  # auto: CUDA when present, else CPU; or "cpu", "cuda", "cuda:1"
 
     _augment = field_validator("augment", mode="before")(_check_augment)
@@ -144,22 +186,22 @@ class TrainConfig(_Section):
 class EvaluateConfig(_Section):
     """How the pipeline's models are scored on the test splits."""
 
-    batch_size: int = Field(512, gt=0)  # inference only: as large as memory allows
+    batch_size: Int = Field(512, gt=0)  # inference only: as large as memory allows
     device: str = "auto"
     # the collapse guard (gantl.eval.guard): a model is never recommended when its mean target
     # prediction's entropy falls below this share of source-only's (classes have vanished) …
-    collapse_entropy_ratio: float = Field(0.7, gt=0, le=1)
+    collapse_entropy_ratio: Float = Field(0.7, gt=0, le=1)
     # … or its most-predicted class takes more than this share of the way from the source
     # prior's largest class share to all of the target images
-    collapse_top_share: float = Field(0.5, gt=0, le=1)
+    collapse_top_share: Float = Field(0.5, gt=0, le=1)
     # … or it diverges from the reference on the target-val images where that is surest (the
     # `confident_share` of them): source-only's surest predictions while an adapted model agrees
     # with `min_confident_agreement` of them (counting only the images that model corroborates,
     # where `min_corroborated_agreement` is needed), else the other models' majority vote
     # (where `min_confident_agreement` is)
-    confident_share: float = Field(0.25, gt=0, le=1)
-    min_confident_agreement: float = Field(0.8, ge=0, le=1)
-    min_corroborated_agreement: float = Field(0.9, ge=0, le=1)
+    confident_share: Float = Field(0.25, gt=0, le=1)
+    min_confident_agreement: Float = Field(0.8, ge=0, le=1)
+    min_corroborated_agreement: Float = Field(0.9, ge=0, le=1)
     # ensembles scored beside the models: member names joined by "&" (the average of their
     # softmax outputs), e.g. "cyclegan+adda&source+t2s"; reported, never recommended
     ensembles: list[str] = []
@@ -182,8 +224,8 @@ class AdaptConfig(_Section):
     # label-free choice (gantl.eval.validators); bnm: the smallest worst-case gap to the best
     # checkpoint over the digit benchmarks (benchmarks/results/validators.md)
     validator: Literal[VALIDATORS] = "bnm"
-    validation_samples: int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
-    validate_every: int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
+    validation_samples: Int = Field(2000, gt=0)  # source-train rows fitting the IWV/DEV weights
+    validate_every: Int = Field(1, gt=0)  # score (and offer a checkpoint) every k epochs + the last
     pixel_methods: list[PixelMethod] = []  # adapt@<translate.gan>+<m>: trained on translated source
     pixel_source: Literal["translated", "both"] = "translated"  # or original + translated images
     # record target-test accuracy beside the validators at every scored checkpoint, for
@@ -204,16 +246,16 @@ class DannConfig(_Section):
     variant: Literal["grl", "alternating"] = "grl"  # GRL: one backward pass; alternating: D then F
     init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
     epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
-    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
-    batch_size: int = Field(64, gt=0)  # per domain: each step sees 64 source + 64 target images
-    lr: float = Field(0.01, gt=0)  # μ0 of the annealing μ_p = μ0 / (1 + α p)^β
-    lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
-    lr_beta: float = Field(0.75, ge=0)  # β
-    momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum, as in the paper
-    weight_decay: float = Field(5e-4, ge=0)
-    gamma: float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1
-    trade_off: float = Field(1.0, gt=0)  # λ's final value (λ_p is scaled by it)
-    disc_hidden: int = Field(500, gt=0)  # domain classifier: features → 500 → 500 → 1
+    steps: Int = Field(3000, gt=0)  # with epochs: auto, about this many steps
+    batch_size: Int = Field(64, gt=0)  # per domain: each step sees 64 source + 64 target images
+    lr: Float = Field(0.01, gt=0)  # μ0 of the annealing μ_p = μ0 / (1 + α p)^β
+    lr_alpha: Float = Field(10.0, ge=0)  # α; 0 turns the annealing off
+    lr_beta: Float = Field(0.75, ge=0)  # β
+    momentum: Float = Field(0.9, ge=0, lt=1)  # SGD momentum, as in the paper
+    weight_decay: Float = Field(5e-4, ge=0)
+    gamma: Float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1
+    trade_off: Float = Field(1.0, gt=0)  # λ's final value (λ_p is scaled by it)
+    disc_hidden: Int = Field(500, gt=0)  # domain classifier: features → 500 → 500 → 1
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -223,13 +265,13 @@ class AddaConfig(_Section):
     """ADDA (Tzeng et al. 2017): F_s and C frozen, F_t trained against a domain discriminator."""
 
     epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
-    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
-    batch_size: int = Field(64, gt=0)  # per domain
-    lr: float = Field(2e-4, gt=0)  # target encoder, Adam (the paper's setting)
-    disc_lr: float = Field(2e-4, gt=0)  # discriminator, Adam
-    beta1: float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
-    beta2: float = Field(0.999, ge=0, lt=1)
-    disc_hidden: int = Field(500, gt=0)  # the paper's discriminator: 500 → 500 → 1
+    steps: Int = Field(3000, gt=0)  # with epochs: auto, about this many steps
+    batch_size: Int = Field(64, gt=0)  # per domain
+    lr: Float = Field(2e-4, gt=0)  # target encoder, Adam (the paper's setting)
+    disc_lr: Float = Field(2e-4, gt=0)  # discriminator, Adam
+    beta1: Float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    disc_hidden: Int = Field(500, gt=0)  # the paper's discriminator: 500 → 500 → 1
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -242,20 +284,20 @@ class CdanConfig(_Section):
 
     init: Literal["source", "scratch"] = "source"  # start F, C from the pretrained source model
     epochs: Epochs = 20  # one epoch = one pass over the larger domain's train split; or auto
-    steps: int = Field(3000, gt=0)  # with epochs: auto, about this many steps
-    batch_size: int = Field(64, gt=0)  # per domain; the official digit script's 64
-    lr: float = Field(0.01, gt=0)  # μ0 of μ_p = μ0 / (1 + α p)^β; DANN's and the official 0.01
-    lr_alpha: float = Field(10.0, ge=0)  # α; 0 turns the annealing off
-    lr_beta: float = Field(0.75, ge=0)  # β
-    momentum: float = Field(0.9, ge=0, lt=1)  # SGD momentum, as DANN and the official code
-    weight_decay: float = Field(5e-4, ge=0)  # as DANN and the official code
-    gamma: float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1: DANN's, the code's γ
-    trade_off: float = Field(1.0, gt=0)  # λ's final value; the official code's 1.0
-    disc_hidden: int = Field(500, gt=0)  # D: map → 500 → 500 → 1, as the official digit code
+    steps: Int = Field(3000, gt=0)  # with epochs: auto, about this many steps
+    batch_size: Int = Field(64, gt=0)  # per domain; the official digit script's 64
+    lr: Float = Field(0.01, gt=0)  # μ0 of μ_p = μ0 / (1 + α p)^β; DANN's and the official 0.01
+    lr_alpha: Float = Field(10.0, ge=0)  # α; 0 turns the annealing off
+    lr_beta: Float = Field(0.75, ge=0)  # β
+    momentum: Float = Field(0.9, ge=0, lt=1)  # SGD momentum, as DANN and the official code
+    weight_decay: Float = Field(5e-4, ge=0)  # as DANN and the official code
+    gamma: Float = Field(10.0, gt=0)  # λ_p = 2 / (1 + exp(−γ p)) − 1: DANN's, the code's γ
+    trade_off: Float = Field(1.0, gt=0)  # λ's final value; the official code's 1.0
+    disc_hidden: Int = Field(500, gt=0)  # D: map → 500 → 500 → 1, as the official digit code
     entropy_conditioning: bool = True  # CDAN+E, the paper's best variant; false: plain CDAN
     randomized: Literal["auto"] | bool = "auto"  # T⊙ (random) or T⊗ (outer product); auto: size
-    randomized_dim: int = Field(1024, gt=0)  # d_out of T⊙: the official code's and TLlib's 1024
-    randomize_above: int = Field(4096, gt=0)  # auto: T⊙ when d·K is larger (LeNet: 500·10)
+    randomized_dim: Int = Field(1024, gt=0)  # d_out of T⊙: the official code's and TLlib's 1024
+    randomize_above: Int = Field(4096, gt=0)  # auto: T⊙ when d·K is larger (LeNet: 500·10)
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -264,22 +306,22 @@ class CdanConfig(_Section):
 class CycleGanConfig(_Section):
     """CycleGAN (Zhu et al. 2017) with CyCADA's optional semantic loss; defaults: the paper's."""
 
-    epochs: int = Field(200, gt=0)  # one epoch = one pass over the larger domain's train split
-    decay_epochs: int = Field(100, ge=0)  # lr falls linearly to ~0 over the last ones (paper)
-    batch_size: int = Field(1, gt=0)  # per domain; the paper uses 1, digits train well with 16+
-    lr: float = Field(2e-4, gt=0)  # Adam, generators and discriminators alike
-    beta1: float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
-    beta2: float = Field(0.999, ge=0, lt=1)
-    ngf: int = Field(64, gt=0)  # generator width (first layer's channels)
-    n_blocks: int = Field(6, ge=0)  # residual blocks at 1/4 resolution (6 for ≤ 128 px)
-    ndf: int = Field(64, gt=0)  # discriminator width
-    d_layers: int = Field(2, ge=1)  # PatchGAN stride-2 layers: 2 → 34 px fields on 28 px digits
+    epochs: Int = Field(200, gt=0)  # one epoch = one pass over the larger domain's train split
+    decay_epochs: Int = Field(100, ge=0)  # lr falls linearly to ~0 over the last ones (paper)
+    batch_size: Int = Field(1, gt=0)  # per domain; the paper uses 1, digits train well with 16+
+    lr: Float = Field(2e-4, gt=0)  # Adam, generators and discriminators alike
+    beta1: Float = Field(0.5, ge=0, lt=1)  # Adam β1 = 0.5, as in the paper
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    ngf: Int = Field(64, gt=0)  # generator width (first layer's channels)
+    n_blocks: Int = Field(6, ge=0)  # residual blocks at 1/4 resolution (6 for ≤ 128 px)
+    ndf: Int = Field(64, gt=0)  # discriminator width
+    d_layers: Int = Field(2, ge=1)  # PatchGAN stride-2 layers: 2 → 34 px fields on 28 px digits
     gan_loss: Literal["lsgan", "bce"] = "lsgan"  # least squares: the paper's stable choice
-    lambda_cycle: float = Field(10.0, ge=0)  # λ of ‖F(G(x)) − x‖₁ + ‖G(F(y)) − y‖₁
-    lambda_identity: float = Field(0.5, ge=0)  # identity loss weight, × lambda_cycle (code)
-    lambda_semantic: float = Field(0.0, ge=0)  # CyCADA: the frozen source classifier's labels
-    pool_size: int = Field(50, ge=0)  # history of generated images D also sees; 0: none
-    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    lambda_cycle: Float = Field(10.0, ge=0)  # λ of ‖F(G(x)) − x‖₁ + ‖G(F(y)) − y‖₁
+    lambda_identity: Float = Field(0.5, ge=0)  # identity loss weight, × lambda_cycle (code)
+    lambda_semantic: Float = Field(0.0, ge=0)  # CyCADA: the frozen source classifier's labels
+    pool_size: Int = Field(50, ge=0)  # history of generated images D also sees; 0: none
+    checkpoint_every: Int = Field(1, gt=0)  # epochs between resumable state writes
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -289,24 +331,24 @@ class CycleGanConfig(_Section):
 class StarGanConfig(_Section):
     """StarGAN (Choi et al. 2018): one generator for every domain pair; defaults: the paper's."""
 
-    epochs: int = Field(100, gt=0)  # one epoch = one pass over the largest domain's train split
-    decay_epochs: int = Field(50, ge=0)  # lr falls linearly to ~0 over the last ones
-    batch_size: int = Field(16, gt=0)  # per domain (the paper: 16 in all)
-    lr_g: float = Field(1e-4, gt=0)  # Adam, generator
-    lr_d: float = Field(1e-4, gt=0)  # Adam, discriminator
-    beta1: float = Field(0.5, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    g_conv_dim: int = Field(64, gt=0)  # generator width
-    g_blocks: int = Field(6, ge=0)  # residual blocks at 1/4 resolution
-    d_conv_dim: int = Field(64, gt=0)  # discriminator width
-    d_repeat: int = Field(3, ge=1)  # stride-2 layers: 28 px → 3 px, 32 px → 4 px
-    lambda_cls: float = Field(1.0, ge=0)  # domain classification loss weight
-    lambda_rec: float = Field(10.0, ge=0)  # reconstruction (cycle) loss weight
-    lambda_gp: float = Field(10.0, ge=0)  # WGAN-GP gradient penalty weight
-    lambda_semantic: float = Field(0.0, ge=0)  # CyCADA's: the frozen source classifier's labels
-    n_critic: int = Field(5, gt=0)  # D updates per G update
+    epochs: Int = Field(100, gt=0)  # one epoch = one pass over the largest domain's train split
+    decay_epochs: Int = Field(50, ge=0)  # lr falls linearly to ~0 over the last ones
+    batch_size: Int = Field(16, gt=0)  # per domain (the paper: 16 in all)
+    lr_g: Float = Field(1e-4, gt=0)  # Adam, generator
+    lr_d: Float = Field(1e-4, gt=0)  # Adam, discriminator
+    beta1: Float = Field(0.5, ge=0, lt=1)
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    g_conv_dim: Int = Field(64, gt=0)  # generator width
+    g_blocks: Int = Field(6, ge=0)  # residual blocks at 1/4 resolution
+    d_conv_dim: Int = Field(64, gt=0)  # discriminator width
+    d_repeat: Int = Field(3, ge=1)  # stride-2 layers: 28 px → 3 px, 32 px → 4 px
+    lambda_cls: Float = Field(1.0, ge=0)  # domain classification loss weight
+    lambda_rec: Float = Field(10.0, ge=0)  # reconstruction (cycle) loss weight
+    lambda_gp: Float = Field(10.0, ge=0)  # WGAN-GP gradient penalty weight
+    lambda_semantic: Float = Field(0.0, ge=0)  # CyCADA's: the frozen source classifier's labels
+    n_critic: Int = Field(5, gt=0)  # D updates per G update
     extra_domains: list[str] = []  # specs of more domains to learn beside source and target
-    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    checkpoint_every: Int = Field(1, gt=0)  # epochs between resumable state writes
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -326,24 +368,24 @@ class PixelDaConfig(_Section):
     Defaults: the paper's generator (64 filters, 6 residual blocks, 10-d noise) and batch size;
     lr and loss weights as in PyTorch-GAN's pixelda (α = 1, β = 0.1)."""
 
-    epochs: int = Field(50, gt=0)  # one epoch = one pass over the larger domain's train split
-    decay_epochs: int = Field(0, ge=0)  # lr falls linearly to ~0 over the last ones
-    batch_size: int = Field(32, gt=0)  # per domain
-    lr: float = Field(2e-4, gt=0)  # Adam, G + T and D alike
-    beta1: float = Field(0.5, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    ngf: int = Field(64, gt=0)  # generator filters
-    n_blocks: int = Field(6, ge=0)  # residual blocks at full resolution
-    z_dim: int = Field(10, gt=0)  # uniform noise, projected to one extra input channel
-    ndf: int = Field(64, gt=0)  # discriminator width
-    d_layers: int = Field(2, ge=1)  # PatchGAN stride-2 layers
+    epochs: Int = Field(50, gt=0)  # one epoch = one pass over the larger domain's train split
+    decay_epochs: Int = Field(0, ge=0)  # lr falls linearly to ~0 over the last ones
+    batch_size: Int = Field(32, gt=0)  # per domain
+    lr: Float = Field(2e-4, gt=0)  # Adam, G + T and D alike
+    beta1: Float = Field(0.5, ge=0, lt=1)
+    beta2: Float = Field(0.999, ge=0, lt=1)
+    ngf: Int = Field(64, gt=0)  # generator filters
+    n_blocks: Int = Field(6, ge=0)  # residual blocks at full resolution
+    z_dim: Int = Field(10, gt=0)  # uniform noise, projected to one extra input channel
+    ndf: Int = Field(64, gt=0)  # discriminator width
+    d_layers: Int = Field(2, ge=1)  # PatchGAN stride-2 layers
     gan_loss: Literal["lsgan", "bce"] = "lsgan"
-    lambda_adv: float = Field(1.0, ge=0)  # α: fool D
-    lambda_task: float = Field(0.1, ge=0)  # β: T's loss on generated and source images
-    lambda_content: float = Field(0.0, ge=0)  # γ: PMSE(G(x, z), x); 0: off
-    lambda_diversity: float = Field(0.0, ge=0)  # δ: MSGAN's mode seeking, z must matter; 0: off
-    ema: float = Field(0.0, ge=0, lt=1)  # kept G: moving average of G's weights; 0: G itself
-    checkpoint_every: int = Field(1, gt=0)  # epochs between resumable state writes
+    lambda_adv: Float = Field(1.0, ge=0)  # α: fool D
+    lambda_task: Float = Field(0.1, ge=0)  # β: T's loss on generated and source images
+    lambda_content: Float = Field(0.0, ge=0)  # γ: PMSE(G(x, z), x); 0: off
+    lambda_diversity: Float = Field(0.0, ge=0)  # δ: MSGAN's mode seeking, z must matter; 0: off
+    ema: Float = Field(0.0, ge=0, lt=1)  # kept G: moving average of G's weights; 0: G itself
+    checkpoint_every: Int = Field(1, gt=0)  # epochs between resumable state writes
     device: str = "auto"
 
     _device = field_validator("device")(_check_device)
@@ -367,10 +409,10 @@ class TranslateConfig(_Section):
     """The translate stage: which GAN turns labelled source images into target-style ones."""
 
     gan: Literal[GANS] = "cyclegan"  # its section below holds its settings
-    seed: int = Field(0, ge=0)  # the GAN is trained once, like a data stage, with this seed
-    train_size: int | None = Field(None, gt=0)  # images per domain it trains on; None: all
+    seed: Int = Field(0, ge=0)  # the GAN is trained once, like a data stage, with this seed
+    train_size: Int | None = Field(None, gt=0)  # images per domain it trains on; None: all
     # wall-time bound on training: the epochs (and their lr decay) shrink to fit; None: none
-    budget_minutes: float | None = Field(10.0, gt=0)
+    budget_minutes: Float | None = Field(10.0, gt=0)
     # which epoch's translator is kept: the best by a label-free score (gan_metrics), or the last
     # (on MNIST-M PixelDA's last epoch was its worst: label preservation 85.5 % against 95.0 %)
     select: Literal["last", "label_free"] = "label_free"
@@ -379,9 +421,9 @@ class TranslateConfig(_Section):
     t2s: list[str] = []
     # translations of each source train image, each with its own noise: GAN augmentation
     # (a stochastic translator only, PixelDA; val keeps one, so selection reads a fixed set)
-    copies: int = Field(1, ge=1)
-    metrics_samples: int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
-    grid_images: int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
+    copies: Int = Field(1, ge=1)
+    metrics_samples: Int = Field(1000, gt=1)  # source/target val images behind FID, KID, labels
+    grid_images: Int = Field(12, gt=0)  # columns of plots/translate/<gan>.png
     # null: train the translator; else the one another experiment trained, on domains that
     # include this experiment's source and target (gantl.stages.translate: reused)
     reuse: ReuseConfig | None = None
@@ -408,14 +450,14 @@ class RefineConfig(_Section):
     # "source" (the source-only model), or an adapted model (dann, adda, cdan, cyclegan+adda…)
     methods: list[str] = []
     epochs: Epochs = 30  # passes over the target train split; or auto
-    steps: int = Field(1000, gt=0)  # with epochs: auto, about this many steps
-    batch_size: int = Field(64, gt=0)  # target images per step
-    lr: float = Field(0.01, gt=0)  # SGD, as SHOT's digit runs; annealed like DANN's
-    lr_alpha: float = Field(10.0, ge=0)
-    lr_beta: float = Field(0.75, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    beta: float = Field(0.3, ge=0)  # weight of the pseudo-label loss (SHOT's digits: 0.3)
+    steps: Int = Field(1000, gt=0)  # with epochs: auto, about this many steps
+    batch_size: Int = Field(64, gt=0)  # target images per step
+    lr: Float = Field(0.01, gt=0)  # SGD, as SHOT's digit runs; annealed like DANN's
+    lr_alpha: Float = Field(10.0, ge=0)
+    lr_beta: Float = Field(0.75, ge=0)
+    momentum: Float = Field(0.9, ge=0, lt=1)
+    weight_decay: Float = Field(5e-4, ge=0)
+    beta: Float = Field(0.3, ge=0)  # weight of the pseudo-label loss (SHOT's digits: 0.3)
     # warp target batches (affine, or strong: gantl.data.augment) while pseudo-labels come
     # from clean images: they then do not lock in their own errors
     augment: Literal[AUGMENTATIONS] = "affine"
@@ -527,9 +569,9 @@ class Params(_Section):
         return self
 
 
-def _format(error: ValidationError, source: str) -> str:
+def _format(errors: list[Any], source: str) -> str:
     lines = []
-    for e in error.errors():
+    for e in errors:
         field = ".".join(str(p) for p in e["loc"]) or "<top level>"
         msg = e["msg"].removeprefix("Value error, ")
         got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
@@ -552,7 +594,28 @@ def params_from_dict(raw: dict[str, Any], source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, source)) from None
+        raise ConfigError(_format(exc.errors(), source)) from None
+
+
+def check_section_values(section: str, values: dict[str, Any], source: str) -> None:
+    """Validate some of a section's keys (a profile's overlay) with the section's own model.
+
+    Each value given is checked as it would be in a params file: its type, bounds and field
+    validators, and checks across fields among the keys given. Errors read
+    `<source>: <section>.<key>: <message> (got <value>)`. Keys left out, and checks needing
+    them, are the params file's: validate the merged params too.
+    """
+    model = Params.model_fields[section].annotation
+    try:
+        model.model_validate(values, context={OVERLAY_KEYS: frozenset(values)})
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": (section, *e["loc"])}
+            for e in exc.errors()
+            if e["loc"] and e["loc"][0] in values and e["type"] != "missing"
+        ]
+        if errors:
+            raise ConfigError(_format(errors, source)) from None
 
 
 def read_params_file(path: Path) -> dict[str, Any]:

@@ -16,11 +16,27 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gantl.transaction import current
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    Inside a stage's transaction (gantl.transaction) an output is staged instead, and swapped
+    in with the stage's other outputs when the stage ends.
+    """
     path = Path(path)
+    transaction = current()
+    if transaction is not None and transaction.covers(path):
+        staged = transaction.scratch(path.name, directory=False)
+        try:
+            yield staged
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        transaction.stage(staged, path)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -36,9 +52,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; swap it in for `path` only on success.
 
-    The old directory (if any) is kept until the new one is complete, then removed.
+    The old directory (if any) is kept until the new one is complete, then removed. Inside a
+    stage's transaction the directory is staged like `atomic_path`'s files.
     """
     path = Path(path)
+    transaction = current()
+    if transaction is not None and transaction.covers(path):
+        staged = transaction.scratch(path.name, directory=True)
+        try:
+            yield staged
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        transaction.stage(staged, path)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     old = path.with_name(f".{path.name}.old")

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RoundTripError
 
-from gantl.config import Params, params_from_dict
+from gantl.config import Params, check_section_values, params_from_dict
 from gantl.errors import ConfigError
 from gantl.io import atomic_path
 
@@ -65,9 +65,11 @@ def _section_models() -> dict[str, type[BaseModel]]:
 
 
 def load_profile(name_or_path: str, profile_dir: Path = PROFILE_DIR) -> dict[str, Any]:
-    """The overlay `name_or_path` names, as {section: {key: value}}, its keys checked.
+    """The overlay `name_or_path` names, as {section: {key: value}}, keys and values checked.
 
-    Values are checked later, on the params file they are applied to.
+    Each value is validated by its section's model, as in a params file (a negative `lr`,
+    `epochs: true` or `.inf` fail here, naming the overlay file); checks that need the params
+    file's other values run on the merged params (`apply_profile_file`, `params_from_dict`).
     """
     path = _profile_path(str(name_or_path), profile_dir)
     try:
@@ -94,6 +96,7 @@ def load_profile(name_or_path: str, profile_dir: Path = PROFILE_DIR) -> dict[str
                 raise ConfigError(
                     f"{path}: {section}.{key}: unknown key; expected one of {', '.join(fields)}"
                 )
+        check_section_values(section, values, str(path))
     return overlay
 
 
@@ -188,9 +191,10 @@ def apply_profile_file(
         raise ConfigError(f"{params_path}: could not rewrite in place; not changed")
     try:
         params_from_dict(written, str(params_path))
-    except ConfigError as exc:
+    except ConfigError as exc:  # a check across fields: the overlay's values each passed
+        profile_path = _profile_path(str(name_or_path), profile_dir)
         raise ConfigError(
-            f"{exc}\n{params_path}: not changed: the profile '{name_or_path}' would make it invalid"
+            f"{exc} (with the values of profile {profile_path}; {params_path} not changed)"
         ) from None
     if new_text != text:
         mode = stat.S_IMODE(params_path.stat().st_mode)

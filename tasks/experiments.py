@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 
 from gantl.sweep import Point
 from tasks.dvc_stage import StageFailed, child_env, dvc
+from tasks.processes import forget, spawn
 
 
 @task(task_run_name="exp:{point.name}")
@@ -33,9 +34,21 @@ def run_experiment(point: Point, root: str, threads: int | None = None) -> dict:
         cmd += ["--set-param", override]
     logger.info("%s: %s", point.name, " ".join(point.overrides()))
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root, env=child_env(threads), capture_output=True, text=True)
+    proc = spawn(  # stopped with its process group when the sweep is stopped
+        cmd,
+        f"exp:{point.name}",
+        cwd=root,
+        env=child_env(threads),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        forget(proc)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        tail = "\n".join((stdout + stderr).strip().splitlines()[-20:])
         raise StageFailed(f"experiment {point.name} failed (exit {proc.returncode}):\n{tail}")
     seconds = round(time.perf_counter() - start, 2)
     logger.info("%s: done in %.1fs", point.name, seconds)

@@ -96,37 +96,7 @@ def copy_repo(repo: Path, dest: Path) -> Path:
     return dest
 
 
-TINY_PARAMS = """\
-experiment:
-  protocol: tiny-uci-mnistm
-  source: bundled:uci-digits
-  target: synthetic:mnistm:bundled:uci-digits
-  data_dir: null
-  seeds: [0]
-prepare:
-  image_size: 16
-  channels: auto
-  source_train_size: 400
-  target_train_size: 400
-  val_fraction: 0.1
-  holdout_fraction: 0.5
-  seed: 0
-pretrain:
-  {model: auto, width: 0.25, epochs: auto, steps: 12, batch_size: 64, lr: 0.002, augment: strong,
-   bottleneck: 32, head: weight_norm, label_smoothing: 0.1}
-oracle: {model: auto, width: 0.25, epochs: 2, batch_size: 64, lr: 0.002}
-adapt:
-  {methods: [dann, adda], validator: neg_entropy, validation_samples: 200, pixel_methods: [adda]}
-dann: {epochs: auto, steps: 22, batch_size: 32}
-cdan: {epochs: 2, batch_size: 32}
-refine: {methods: [], epochs: 2, batch_size: 32}
-adda: {epochs: 2, batch_size: 32}
-translate: {gan: cyclegan, metrics_samples: 40, grid_images: 4, select: label_free, t2s: []}
-cyclegan: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
-stargan: {epochs: 1, decay_epochs: 0, batch_size: 16, g_conv_dim: 4, g_blocks: 1, d_conv_dim: 4}
-pixelda: {epochs: 1, decay_epochs: 0, batch_size: 32, ngf: 4, n_blocks: 1, ndf: 4, d_layers: 1}
-evaluate: {batch_size: 256, device: cpu}
-"""
+TINY_PARAMS = (ROOT / "configs" / "tiny.yaml").read_text()  # every stage, about a minute
 
 
 def two_domains(n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

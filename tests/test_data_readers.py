@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import h5py
@@ -260,6 +262,32 @@ def test_usps_text_values_out_of_range(tmp_path: Path) -> None:
     assert str(bad) in str(err.value)
 
 
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_usps_h5_nonfinite_pixels_name_file_and_row(tmp_path: Path, bad_value: float) -> None:
+    path = tmp_path / "usps.h5"
+    data = np.random.default_rng(0).random((9, 256), dtype=np.float32)
+    data[6, 100] = bad_value  # NaN compared as in range, and would have become pixel 0
+    with h5py.File(path, "w") as fh:
+        g = fh.create_group("train")
+        g.create_dataset("data", data=data)
+        g.create_dataset("target", data=np.arange(9) % 10)
+    with pytest.raises(DataError) as err:
+        read_usps(path)
+    assert str(err.value) == (
+        f"{path}: 'train/data' row 6 has NaN or infinite pixels (expected finite values)"
+    )
+
+
+def test_usps_text_nan_pixels_name_file_and_row(tmp_path: Path) -> None:
+    bad = tmp_path / "zip.train"
+    rows = ["1 " + " ".join(["0.5"] * 256)] * 3
+    rows[2] = "2 " + " ".join(["0.5"] * 255 + ["nan"])  # np.loadtxt reads it as a float
+    bad.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError) as err:
+        read_usps(bad)
+    assert str(err.value) == f"{bad}: row 2 has NaN or infinite pixels (expected finite values)"
+
+
 def test_usps_nothing_found(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"usps\.h5") as err:
         read_usps(tmp_path)
@@ -295,6 +323,16 @@ def test_svhn_label_outside_1_to_10(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"1\.\.10") as err:
         read_svhn(tmp_path)
     assert str(bad) in str(err.value)
+
+
+def test_svhn_float_nan_pixels_name_file_and_row(tmp_path: Path) -> None:
+    x = np.full((32, 32, 3, 4), 0.5)
+    x[3, 4, 1, 2] = np.nan
+    bad = tmp_path / "train_32x32.mat"
+    scipy.io.savemat(bad, {"X": x, "y": np.array([[1], [2], [3], [4]])})
+    with pytest.raises(DataError) as err:
+        read_svhn(tmp_path)
+    assert str(err.value) == f"{bad}: 'X' row 2 has NaN or infinite pixels (expected finite values)"
 
 
 # ----------------------------------------------------------------------------- image folders
@@ -378,6 +416,48 @@ def test_folder_unreadable_image(tmp_path: Path) -> None:
     assert str(bad) in str(err.value)
 
 
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose IHDR claims width × height (CRC fixed): nothing that large is stored."""
+    buffer = io.BytesIO()
+    Image.fromarray(gray(0)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        (40000, 40000),  # past twice PIL's limit: PIL raises DecompressionBombError
+        (10000, 10000),  # past the limit only: PIL would warn, then decode 100 M pixels
+    ],
+)
+def test_folder_decompression_bomb_names_file_and_size(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    root = tmp_path / "photos"
+    write_png(root / "a" / "fine.png", gray(10))
+    big = png_claiming(root / "a" / "big.png", width, height)
+    with pytest.raises(DataError) as err:
+        read_folder(root)
+    assert str(err.value) == (
+        f"{big}: image of {width}×{height} pixels exceeds the {Image.MAX_IMAGE_PIXELS}-pixel "
+        "limit (a decompression bomb?)"
+    )
+
+
+def test_folder_truncated_png_names_file(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    bad = png_claiming(root / "a" / "cut.png", 100, 100)  # header fine, pixel data too short
+    with pytest.raises(DataError) as err:
+        read_folder(root)
+    assert str(err.value).startswith(f"{bad}: not a readable image: ")
+
+
 # ----------------------------------------------------------------------------- NPZ
 
 
@@ -403,6 +483,19 @@ def test_npz_unlabelled_nchw_with_class_names(tmp_path: Path) -> None:
     assert domain.class_names == ("cat", "dog")
     np.testing.assert_array_equal(
         domain.splits["train"].images[2, :, :, 1], np.rint(x[2, 1] * 255).astype(np.uint8)
+    )
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_npz_nonfinite_pixels_name_file_and_row(tmp_path: Path, bad_value: float) -> None:
+    x = np.random.default_rng(0).random((20, 3, 6, 6)).astype(np.float32)  # channels first
+    x[17, 2, 5, 5] = bad_value
+    path = tmp_path / "x.npz"
+    np.savez(path, x_train=x[:10], x_test=x)
+    with pytest.raises(DataError) as err:
+        read_npz(path)
+    assert str(err.value) == (
+        f"{path}: 'x_test' row 17 has NaN or infinite pixels (expected finite values)"
     )
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tasks.dvc_stage import StageInfo, read_stage_graph, threads_per_stage
+from tasks.dvc_stage import StageInfo, read_stage_graph, stage_argv, threads_per_stage
 from tests.conftest import ROOT, TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
@@ -15,9 +15,20 @@ pytestmark = pytest.mark.slow
 def test_stage_graph_is_read_from_dvc_yaml():
     stages = read_stage_graph(ROOT)
     names = [s.name for s in stages]
-    assert names[0] == "prepare" and names[-1] == "evaluate"
     by_name = {s.name: s for s in stages}
-    assert set(by_name["evaluate"].upstream) == {
+    first = "validate" if "validate" in by_name else "prepare"  # validate: checks params first
+    assert names[0] == first and names[-1] == "evaluate"
+
+    def before(name: str) -> set[str]:  # every stage `name` waits for, directly or not
+        direct = set(by_name[name].upstream)
+        return direct.union(*(before(u) for u in direct))
+
+    assert all(first in before(s.name) for s in stages[1:])  # every stage waits for it
+
+    def upstream(name: str) -> set[str]:
+        return set(by_name[name].upstream) - {"validate"}
+
+    assert upstream("evaluate") == {
         "prepare",
         "pretrain",
         "oracle",
@@ -26,16 +37,18 @@ def test_stage_graph_is_read_from_dvc_yaml():
         "adapt_pixel@source_only",
         "refine@adda",
     }
-    assert set(by_name["refine@adda"].upstream) == {"prepare", "adapt@adda"}
-    assert set(by_name["translate"].upstream) == {"prepare", "pretrain", "oracle"}
-    assert set(by_name["adapt_pixel@source_only"].upstream) == {"prepare", "pretrain", "translate"}
+    assert upstream("refine@adda") == {"prepare", "adapt@adda"}
+    assert upstream("translate") == {"prepare", "pretrain", "oracle"}
+    assert upstream("adapt_pixel@source_only") == {"prepare", "pretrain", "translate"}
     assert by_name["adapt_pixel@source_only"].cmd == (
         "gantl stage adapt --method cyclegan+source_only"
     )
-    assert set(by_name["adapt@adda"].upstream) == {"prepare", "pretrain"}
+    assert upstream("adapt@adda") == {"prepare", "pretrain"}
     assert by_name["adapt@adda"].cmd == "gantl stage adapt --method adda"
-    assert by_name["pretrain"].upstream == ("prepare",)
+    assert upstream("pretrain") == {"prepare"}
     assert by_name["pretrain"].cmd == "gantl stage pretrain"
+    for stage in stages:  # each runs as a checked argument list, never through a shell
+        assert stage_argv(stage) == stage.cmd.split()
 
 
 def test_concurrent_stages_share_the_cores(monkeypatch):

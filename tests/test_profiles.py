@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -147,24 +148,39 @@ def test_custom_overlay_by_path_sets_lists_and_nulls(tmp_path, params_copy):
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("text", "expected", "in_overlay"),
     [
-        ("cyclegan: {decay_epochs: 50}\n", "cyclegan.decay_epochs: must be at most epochs (1)"),
+        # valid alone, invalid with the params file's epochs: 1 (a check on the merged file)
+        (
+            "cyclegan: {decay_epochs: 50}\n",
+            "cyclegan.decay_epochs: must be at most epochs (1) (got 50)",
+            False,
+        ),
+        # invalid whatever the file holds: the overlay's own value, named in the overlay
         (
             "pretrain: {epochs: 0}\n",
-            "pretrain.epochs: must be a positive number of epochs or 'auto'",
+            "pretrain.epochs: must be a positive number of epochs or 'auto' (got 0)",
+            True,
         ),
-        ("experiment: {source: 'mnsit:x'}\n", "unknown domain spec kind 'mnsit'"),
+        ("experiment: {source: 'mnsit:x'}\n", "unknown domain spec kind 'mnsit'", True),
     ],
 )
-def test_bad_overlay_value_leaves_params_file_byte_identical(tmp_path, params_copy, text, expected):
+def test_bad_overlay_value_leaves_params_file_byte_identical(
+    tmp_path, params_copy, text, expected, in_overlay
+):
     before = params_copy.read_bytes()
     overlay = _overlay(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         apply_profile_file(params_copy, "custom", overlay.parent)
     message = str(info.value)
-    assert message.startswith(f"{params_copy}: ") and expected in message
-    assert f"{params_copy}: not changed" in message
+    assert "\n" not in message and expected in message
+    if in_overlay:
+        assert message.startswith(f"{overlay}: ")
+    else:
+        assert message.startswith(f"{params_copy}: ")
+        assert message.endswith(
+            f"(with the values of profile {overlay}; {params_copy} not changed)"
+        )
     assert params_copy.read_bytes() == before
     assert sorted(p.name for p in params_copy.parent.iterdir()) == ["params.yaml", "profiles"]
 
@@ -203,3 +219,50 @@ def test_overlay_section_missing_from_params_file(tmp_path):
     with pytest.raises(ConfigError, match=r"stargan: the overlay sets it, but the file has no"):
         apply_profile_file(path, "paper", REPO_PROFILES)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pretrain: {lr: -0.5}\n", "pretrain.lr: Input should be greater than 0 (got -0.5)"),
+        ("dann: {lr: fast}\n", "dann.lr: Input should be a valid number"),
+        ("adda: {lr: .inf}\n", "adda.lr: must be a finite number (got inf)"),
+        ("cdan: {momentum: .nan}\n", "cdan.momentum: must be a finite number (got nan)"),
+        ("oracle: {epochs: true}\n", "oracle.epochs: must be a positive number of epochs"),
+        ("stargan: {batch_size: 2.5}\n", "stargan.batch_size: must be an integer (got 2.5)"),
+        ("cyclegan: {ngf: -8}\n", "cyclegan.ngf: Input should be greater than 0 (got -8)"),
+        ("experiment: {seeds: [1, 1]}\n", "experiment.seeds: must be distinct non-negative"),
+        ("translate: {budget_minutes: -1}\n", "translate.budget_minutes: Input should be greater"),
+        # checks across fields run among the overlay's own values too
+        (
+            "cyclegan: {epochs: 10, decay_epochs: 50}\n",
+            "cyclegan.decay_epochs: must be at most epochs (10) (got 50)",
+        ),
+    ],
+)
+def test_overlay_values_are_validated_by_their_section_model(tmp_path, params_copy, text, expected):
+    """A profile's values go through the model of the section they override: the message names
+    the overlay file and the field, and the params file is not touched."""
+    overlay = _overlay(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_profile("custom", overlay.parent)
+    assert str(info.value).startswith(f"{overlay}: {expected}"), str(info.value)
+    assert "\n" not in str(info.value)
+    before = params_copy.read_bytes()
+    with pytest.raises(ConfigError, match=re.escape(f"{overlay}: {expected}")):
+        apply_profile_file(params_copy, str(overlay))
+    assert params_copy.read_bytes() == before
+
+
+def test_overlay_values_are_not_checked_against_defaults(tmp_path, params_copy):
+    """Checks across fields compare with the params file's values, never with a default the
+    overlay leaves out: stargan's default epochs (100) would refuse decay_epochs 150."""
+    raw = yaml.safe_load(params_copy.read_text())
+    raw["stargan"] |= {"epochs": 300, "decay_epochs": 0}
+    raw["translate"]["gan"] = "pixelda"
+    params_copy.write_text(yaml.safe_dump(raw))
+    overlay = _overlay(tmp_path, "stargan: {decay_epochs: 150}\ntranslate: {copies: 3}\n")
+    changes = apply_profile_file(params_copy, str(overlay))
+    assert changes == ["stargan.decay_epochs: 0 → 150", "translate.copies: 1 → 3"]
+    params = load_params(params_copy)
+    assert (params.stargan.decay_epochs, params.translate.copies) == (150, 3)

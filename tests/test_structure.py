@@ -21,6 +21,7 @@ ALGORITHMS = (
 )  # adapt@<m> and adapt_pixel@<m> import gantl.methods.<m>
 # stage (as dvc.yaml names it, before foreach) → the modules `gantl stage <name>` runs
 STAGE_ROOTS = {
+    "validate": ["gantl.stages.validate"],
     "prepare": ["gantl.stages.prepare"],
     "pretrain": ["gantl.stages.pretrain"],
     "oracle": ["gantl.stages.pretrain"],

@@ -12,6 +12,7 @@ import gzip
 import math
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -68,6 +69,23 @@ def _check_shapes(splits: dict[str, Split], where: Path) -> None:
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{name} {'×'.join(map(str, s))}" for name, s in shapes.items())
         raise DataError(f"{where}: splits differ in image shape ({listed}); expected one H×W×C")
+
+
+def _check_finite(images: np.ndarray, file: Path, what: str = "", chunk: int = 4096) -> None:
+    """Float pixels must be finite: NaN and ±inf would otherwise become 0 (or 255) silently.
+
+    `images` is N×…; the message names the first bad row (sample index) of `what` in `file`.
+    """
+    if images.ndim == 0 or not np.issubdtype(images.dtype, np.inexact):
+        return
+    for start in range(0, len(images), chunk):
+        rows = images[start : start + chunk]
+        ok = np.isfinite(rows).reshape(len(rows), -1).all(axis=1)
+        if not ok.all():
+            row = start + int(np.argmin(ok))
+            raise DataError(
+                f"{file}: {what}row {row} has NaN or infinite pixels (expected finite values)"
+            )
 
 
 def _square_side(width: int, file: Path, what: str) -> int:
@@ -185,6 +203,7 @@ def _read_usps_h5(file: Path) -> dict[str, Split]:
                 )
             data = np.asarray(group["data"][()])
             target = np.asarray(group["target"][()])
+            _check_finite(data, file, f"'{split}/data' ")
             if data.ndim == 2:
                 side = _square_side(data.shape[1], file, f"'{split}/data'")
                 data = data.reshape(-1, side, side)
@@ -213,6 +232,7 @@ def _read_usps_text(file: Path) -> Split:
         raise DataError(f"{file}: contains no images")
     side = _square_side(table.shape[1] - 1, file, "pixel")
     values = table[:, 1:]
+    _check_finite(values, file)  # loadtxt reads "nan" and "inf"
     lo, hi = float(values.min()), float(values.max())
     if lo < -1.0 or hi > 1.0:
         raise DataError(f"{file}: pixel values must lie in [-1, 1], found [{lo:g}, {hi:g}]")
@@ -302,6 +322,7 @@ def read_svhn(path: Path) -> RawDomain:
                 f"found [{int(y.min())}, {int(y.max())}]"
             )
         images = np.transpose(x, (3, 0, 1, 2))
+        _check_finite(images, file, "'X' ")
         labels = np.where(y == 10, 0, y)
         splits[split] = make_split(images, labels, str(file), origins=_origins(file, len(images)))
         raw_files.append(file)
@@ -330,12 +351,46 @@ def _class_dirs(root: Path) -> list[Path]:
     return dirs
 
 
-def _load_image(file: Path) -> Image.Image:
+def _claimed_size(file: Path) -> tuple[int, int] | None:
+    """Width × height as the image's header states it, read past PIL's pixel limit (the
+    header only: nothing is decoded). None when no format reads the header."""
+    Image.init()
     try:
-        with Image.open(file) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        with open(file, "rb") as fh:
+            prefix = fh.read(16)
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                accepted = not accept or accept(prefix)
+                if not accepted or isinstance(accepted, str):  # str: PIL's "maybe, but no"
+                    continue
+                fh.seek(0)
+                try:
+                    return tuple(factory(fh, str(file)).size)  # type: ignore[return-value]
+                except Exception:  # not this format: try the next one, as PIL does
+                    continue
+    except OSError:
+        pass
+    return None
+
+
+def _load_image(file: Path) -> Image.Image:
+    """One image, fully decoded; a file PIL cannot read, or one whose header claims more
+    pixels than PIL's limit (Image.MAX_IMAGE_PIXELS: PIL warns above it and refuses above
+    twice it; here both refuse, before anything is decoded), fails naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as im:
+                im.load()
+                return im.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        size = _claimed_size(file)
+        shown = f"{size[0]}×{size[1]} pixels" if size else "more pixels"
+        raise DataError(
+            f"{file}: image of {shown} exceeds the {Image.MAX_IMAGE_PIXELS}-pixel limit "
+            "(a decompression bomb?)"
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError) as exc:
         raise DataError(f"{file}: not a readable image: {exc}") from exc
 
 
@@ -469,6 +524,7 @@ def read_npz(path: Path) -> RawDomain:
                 raise DataError(f"{path}: has '{y_key}' but no '{x_key}' (arrays: {keys})")
             continue
         images = _to_nhwc(arrays[x_key], path, x_key)
+        _check_finite(images, path, f"'{x_key}' ")
         splits[split] = make_split(
             images,
             arrays.get(y_key),

@@ -45,6 +45,11 @@ def raw_inputs(root: Path, outs: Iterable[Entry], consumed: set[str]) -> list[di
     return list(by_role.values())
 
 
+def holds_parquet(root: Path, outs: Iterable[Entry]) -> bool:
+    """Whether any of the outs is (or holds) a Parquet split."""
+    return next(_parquet_files(root, outs), None) is not None
+
+
 def _parquet_files(root: Path, outs: Iterable[Entry]) -> Iterator[tuple[str, str | None]]:
     """(repo path, recorded md5) of each .parquet file in the outs, from manifests if cached."""
     for out in outs:

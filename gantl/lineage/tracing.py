@@ -23,7 +23,7 @@ from gantl.lineage.lock import (
     repo_path,
     under,
 )
-from gantl.lineage.raw import raw_inputs
+from gantl.lineage.raw import holds_parquet, raw_inputs
 
 CHAMPION = "models/champion"
 CHAMPION_FILE = "champion.json"
@@ -206,10 +206,13 @@ class _Builder:
         return "code" if code else "input"
 
     def collect_raw(self) -> list[dict[str, Any]]:
-        """Attach raw inputs to the root stages (no upstream) whose Parquet outs the chain read."""
+        """Attach raw inputs to the stages that read raw files, whose Parquet outs the chain read:
+        those no upstream stage fed a Parquet split (root stages, or ones after a check that
+        writes no data, e.g. `validate`)."""
         seen: dict[tuple, dict[str, Any]] = {}
         for name, node in self.built.items():
-            if node["upstream"]:
+            ups = (self.stages[up["name"]].outs for up in node["upstream"])
+            if any(holds_parquet(self.root, outs) for outs in ups):
                 continue
             for raw in raw_inputs(self.root, self.stages[name].outs, self.consumed[name]):
                 node["raw"].append(raw)

@@ -1,6 +1,7 @@
 """Recomputing what a lineage document records: md5 of every file out/dep, every file of a
 folder against its `.dir` manifest (or, with none in the cache, DVC's folder hash), and the
-SHA-256 of the raw files wherever they resolve."""
+SHA-256 of the raw files. A raw file that cannot be found is a finding (it cannot be shown to
+match), unless the caller allows it: then it is only a note in `skipped`."""
 
 from __future__ import annotations
 
@@ -26,9 +27,12 @@ class Finding:
     recorded: str | None = None
     current: str | None = None
     algorithm: str = "md5"
+    note: str | None = None  # what a missing raw file is, and where it was looked for
 
     @property
     def message(self) -> str:
+        if self.status == "missing" and self.note:
+            return f"{self.path}: missing ({self.note})"
         if self.status == "missing":
             return f"{self.path}: missing (recorded {self.algorithm} {self.recorded})"
         if self.status == "extra":
@@ -65,8 +69,12 @@ class Verification:
         }
 
 
-def verify(root: Path, doc: dict[str, Any]) -> Verification:
-    """Recompute the hashes of every out, dep and raw input in `doc` and compare them."""
+def verify(root: Path, doc: dict[str, Any], allow_missing_raw: bool = False) -> Verification:
+    """Recompute the hashes of every out, dep and raw input in `doc` and compare them.
+
+    A raw file that resolves nowhere is a "missing" finding, one per file; with
+    `allow_missing_raw` its record is skipped instead (a note in `skipped` names the files).
+    """
     root = Path(root)
     result = Verification()
     all_entries = [e for s in load_lock(root).values() for e in (*s.outs, *s.deps)]
@@ -78,13 +86,23 @@ def verify(root: Path, doc: dict[str, Any]) -> Verification:
             result.add(_verify_file(root, entry))
     for raw in doc["raw"]:
         result.checked += 1
-        _verify_raw(root, raw, result)
+        _verify_raw(root, raw, result, allow_missing_raw)
     return result
 
 
 def report_lines(checked: Verification) -> list[Text]:
     """What `gantl lineage --verify` prints: notes, then one line per change or one line of OK."""
     lines = [Text(f"note: {note}", style="yellow") for note in checked.skipped]
+    if checked.ok and checked.skipped:
+        matched = checked.checked - len(checked.skipped)
+        lines.append(
+            Text(
+                f"verified: {matched} of {checked.checked} recorded hashes match, "
+                f"{len(checked.skipped)} skipped (raw files missing, see the notes)",
+                "green",
+            )
+        )
+        return lines
     if checked.ok:
         lines.append(Text(f"verified: all {checked.checked} recorded hashes match", "green"))
         return lines
@@ -166,15 +184,22 @@ def _derived_manifest(root: Path, entry: Entry, all_entries: list[Entry]) -> lis
     return listing if listing and manifest_md5(listing) == entry.md5 else None
 
 
-def _verify_raw(root: Path, raw: dict[str, Any], result: Verification) -> None:
+def _verify_raw(root: Path, raw: dict[str, Any], result: Verification, allow_missing: bool) -> None:
     label = f"raw {raw['role']} files ({raw['spec']})"
     found, missing = find_raw_files(raw, root)
     if missing:
         where = ", ".join(str(r) for r in raw_candidates(raw, root))
-        result.skipped.append(
-            f"{label}: not verified, cannot find {', '.join(missing)} "
-            f"(looked in {where}; set GANTL_DATA_DIR)"
+        if allow_missing:
+            result.skipped.append(
+                f"{label}: not verified (--allow-missing-raw), cannot find "
+                f"{', '.join(missing)} (looked in {where}; set GANTL_DATA_DIR)"
+            )
+            return
+        note = (
+            f"raw {raw['role']} file of {raw['spec']}, looked in {where}; set GANTL_DATA_DIR, "
+            "or pass --allow-missing-raw to skip it"
         )
+        result.add([Finding(name, "missing", algorithm="sha256", note=note) for name in missing])
         return
     now = files_sha256(found)
     if now != raw["raw_sha256"]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 PREPARED = Path("data/prepared")
+VALIDATED = Path("data/validated.json")  # the validate stage's marker: params.yaml passed
 TRANSLATED = Path("data/translated")
 MODELS = Path("models")
 METRICS = Path("metrics")
 PLOTS = Path("plots")
 REPORTS = Path("reports")
 STATE = Path(".gantl/state")  # resumable GAN training state (git- and DVC-ignored)
+STAGING = Path(".gantl/staging")  # a running stage's outputs, swapped in together at its end
+OUTPUTS = (VALIDATED, PREPARED, TRANSLATED, MODELS, METRICS, PLOTS, REPORTS)  # where stages write
 ROLES = ("source", "target")
 SPLITS = ("train", "val", "test")
 BASELINES = {"source_only": "source", "oracle": "oracle"}  # model name → its models/ folder

@@ -14,11 +14,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
-
-from gantl.checkpoint import WEIGHTS, load_classifier, load_manifest, save_checkpoint
+from gantl.checkpoint import (
+    load_classifier,
+    load_into,
+    load_manifest,
+    save_checkpoint,
+    verified_weights,
+)
 from gantl.config import T2S, TWO_WAY_GANS, Params
-from gantl.errors import ConfigError, DataError
+from gantl.errors import ConfigError
 from gantl.io import atomic_dir
 from gantl.models.classifier import Architecture, Classifier
 from gantl.stages.manifest import manifest
@@ -38,7 +42,7 @@ def t2s(params: Params, base: str, models: Path = MODELS) -> dict[int, dict[str,
         )
     translator_dir = Path(models) / gan
     record = load_manifest(translator_dir)
-    weights = load_file(str(translator_dir / WEIGHTS))
+    weights = verified_weights(translator_dir, record)
     old, new = REVERSE[gan]
     reverse = {new + k.removeprefix(old): v for k, v in weights.items() if k.startswith(old)}
     name = next((n for n, folder in BASELINES.items() if folder == base), base)
@@ -71,12 +75,7 @@ def _behind_translator(
     """A new classifier: `classifier`'s weights behind the generator whose weights are `reverse`."""
     arch = Architecture(**{**classifier.arch.to_dict(), "translator": translator})
     model = Classifier(arch)
-    try:
-        model.encoder.translator.load_state_dict(reverse)
-    except RuntimeError as exc:
-        raise DataError(
-            f"{source / WEIGHTS}: does not fit its architecture record: {exc}"
-        ) from None
+    load_into(model.encoder.translator, reverse, source)
     model.encoder.encoder.load_state_dict(classifier.encoder.state_dict())
     model.head.load_state_dict(classifier.head.state_dict())
     return model.eval()

@@ -31,11 +31,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from torchvision.utils import make_grid, save_image
 
-from gantl.checkpoint import WEIGHTS, input_hashes, load_classifier, load_manifest, save_weights
+from gantl.checkpoint import (
+    WEIGHTS,
+    input_hashes,
+    load_classifier,
+    load_manifest,
+    save_weights,
+    verified_weights,
+)
 from gantl.config import Params
 from gantl.data.prepare import convert_images
 from gantl.data.specs import load_domain
@@ -58,6 +64,7 @@ from gantl.progress import progress_bar
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import METRICS, MODELS, PLOTS, PREPARED, STATE, TRANSLATED, seed_dir
 from gantl.training.batches import balanced_steps
+from gantl.transaction import after_commit
 
 log = logging.getLogger("gantl")
 ToImages = Callable[[torch.Tensor], torch.Tensor]
@@ -316,7 +323,8 @@ def translate(
     before = probe.untranslated
     summary = _summary(result, before, f"oracle seed {seed0}", len(x_probe), tcfg.select)
     write_json(Path(metrics) / "translate.json", summary)
-    shutil.rmtree(state_dir, ignore_errors=True)  # a finished run needs no resume state
+    # a finished run needs no resume state, once its outputs are in place
+    after_commit(lambda: shutil.rmtree(state_dir, ignore_errors=True))
     log.info(
         "translate: %s epoch %d of %d (%s): FID %.2f (untranslated %.2f), label preservation %.4f",
         *(gan, result.best_epoch, summary["epochs"], tcfg.select),
@@ -485,7 +493,7 @@ def reused(
             f"{where}: translates {arch.get('size')} px × {arch.get('channels')} channels; "
             f"this experiment's images are {size} px × {channels} (prepare.image_size, channels)"
         )
-    state = load_file(str(directory / WEIGHTS))
+    state = verified_weights(directory, record)
     to_target, to_source, weights, arch = _pointed(gan, arch, state, index)
     kept = record.get("metrics", {}).get("kept_epoch", 0)
     quality = {"epoch": kept, **probe.score(to_target, to_source)}
@@ -631,7 +639,6 @@ def _write_grid(path: Path, x: torch.Tensor, translator: Translator, target: tor
     back = [] if translator.to_source is None else [translator.to_source(fake)]
     rows = torch.cat([x, fake, *back, target])
     grid = make_grid(rows, nrow=len(x), padding=2, normalize=True, value_range=(-1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         save_image(grid, str(tmp), format="png")
 
@@ -643,6 +650,5 @@ def _write_history(path: Path, history: list[dict], kept: int) -> None:
     lines = [",".join([*keys, "kept"])] + [
         ",".join([*(f"{h[k]:.6g}" for k in keys), str(int(h["epoch"] == kept))]) for h in history
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

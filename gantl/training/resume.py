@@ -9,18 +9,21 @@ A state whose fingerprint differs from the current run's is ignored, never silen
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from gantl.errors import DataError
 from gantl.io import atomic_dir
 
 log = logging.getLogger("gantl")
@@ -93,17 +96,43 @@ def load_state(
     optimizers: dict[str, torch.optim.Optimizer],
     generator: torch.Generator,
 ) -> Resumed | None:
-    """Restore a saved state into the given objects; None when there is none for this run."""
+    """Restore a saved state into the given objects; None when there is none for this run.
+
+    A state that cannot be read whole (a truncated file, a foreign one) is set aside, renamed
+    beside itself, and the objects are left as they were, so training starts afresh instead of
+    failing on every rerun.
+    """
     directory = Path(directory)
     if not (directory / PROGRESS).is_file() or not (directory / STATE).is_file():
         return None
+    before = _snapshot(modules, optimizers, generator)
     try:
         progress = json.loads((directory / PROGRESS).read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{directory / PROGRESS}: not valid JSON: {exc}") from None
-    if progress.get("fingerprint") != fingerprint:
-        log.info("%s: saved state is of another config or input; starting afresh", directory)
+        if progress.get("fingerprint") != fingerprint:
+            log.info("%s: saved state is of another config or input; starting afresh", directory)
+            return None
+        return _restore(directory, progress, modules, optimizers, generator)
+    except (SafetensorError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        _snapshot_back(before, modules, optimizers, generator)
+        aside = directory.with_name(f"{directory.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(directory, aside)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning(
+            "%s: unreadable resume state (%s); set aside as %s, training afresh",
+            directory,
+            reason,
+            aside.name,
+        )
         return None
+
+
+def _restore(
+    directory: Path,
+    progress: dict[str, Any],
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> Resumed:
     tensors = load_file(str(directory / STATE))
     for name, module in modules.items():
         prefix = f"module.{name}."
@@ -115,6 +144,33 @@ def load_state(
     generator.set_state(tensors["rng"])
     extra = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
     return Resumed(epoch=int(progress["epoch"]), history=progress["history"], tensors=extra)
+
+
+def _snapshot(
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> tuple[dict, dict, torch.Tensor]:
+    """Copies of everything load_state may change, to undo a restore that fails half-way."""
+    return (
+        {n: copy.deepcopy(m.state_dict()) for n, m in modules.items()},
+        {n: copy.deepcopy(o.state_dict()) for n, o in optimizers.items()},
+        generator.get_state(),
+    )
+
+
+def _snapshot_back(
+    before: tuple[dict, dict, torch.Tensor],
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+) -> None:
+    module_states, optimizer_states, rng = before
+    for name, module in modules.items():
+        module.load_state_dict(module_states[name])
+    for name, opt in optimizers.items():
+        opt.load_state_dict(optimizer_states[name])
+    generator.set_state(rng)
 
 
 def fingerprint(*parts: Any) -> str:

@@ -1,0 +1,250 @@
+"""Faults a user meets: corrupted weights, a params mistake under `dvc repro`, a stage that dies
+half-way (a full disk, a kill mid-swap), leftover temp folders, a truncated resume state.
+
+Each case checks the one-line error and that nothing already written is lost. The pipeline cases
+work on copies of the session's reproduced tiny repo; the rest on files of their own.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from gantl import transaction
+from gantl.checkpoint import MANIFEST, WEIGHTS, load_classifier, save_checkpoint
+from gantl.errors import DataError
+from gantl.io import atomic_dir, write_json
+from gantl.models.classifier import Architecture, Classifier
+from gantl.training.resume import load_state, save_state
+from tests.conftest import copy_repo, run
+
+OUTPUTS = ("data", "models", "metrics", "reports", "plots")
+
+
+def snapshot(repo: Path, tops: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
+    """Every file under the output folders → the SHA-256 of its bytes."""
+    return {
+        p.relative_to(repo).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for top in tops
+        for p in sorted((repo / top).rglob("*"))
+        if p.is_file()
+    }
+
+
+def flip_bytes(path: Path, count: int = 100) -> None:
+    """Overwrite `count` bytes in the middle of a file: a safetensors header stays valid."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = os.urandom(count)
+    path.write_bytes(bytes(data))
+
+
+# --- weights are checked on every load ---------------------------------------------------------
+
+
+def test_corrupted_weights_stop_evaluate_with_one_line_and_the_restore_command(
+    reproduced_repo, tmp_path
+):
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    flip_bytes(repo / "models" / "dann" / "seed_0" / "selected" / WEIGHTS)
+    before = snapshot(repo, ("metrics", "reports", "plots"))
+    proc = run(["gantl", "stage", "evaluate"], repo, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "models/dann/seed_0/selected/model.safetensors" in lines[0]
+    assert "does not match its manifest" in lines[0]
+    assert "dvc checkout models/dann" in lines[0]
+    assert snapshot(repo, ("metrics", "reports", "plots")) == before  # nothing recommended
+
+
+def _saved_classifier(directory: Path) -> Classifier:
+    torch.manual_seed(0)
+    model = Classifier(Architecture("lenet", 1, 28, 10))
+    save_checkpoint(directory, model, {"stage": "test"})
+    return model
+
+
+def test_the_champion_rescoring_path_refuses_corrupted_weights(reproduced_repo, tmp_path):
+    from gantl.champion import score_checkpoint
+    from gantl.config import load_params
+
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    checkpoint = repo / "models" / "adda" / "seed_0" / "selected"
+    flip_bytes(checkpoint / WEIGHTS)
+    with pytest.raises(DataError, match="does not match its manifest's weights_sha256"):
+        score_checkpoint(load_params(repo / "params.yaml"), checkpoint, repo / "data" / "prepared")
+
+
+def test_a_manifest_that_does_not_fit_its_weights_is_one_line(tmp_path):
+    _saved_classifier(tmp_path / "ckpt")
+    manifest = json.loads((tmp_path / "ckpt" / MANIFEST).read_text())
+    manifest["architecture"]["num_classes"] = 7
+    (tmp_path / "ckpt" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DataError) as caught:
+        load_classifier(tmp_path / "ckpt")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "architecture record does not fit the weights" in message and "size mismatch" in message
+
+
+def test_untouched_weights_load_as_saved(tmp_path):
+    model = _saved_classifier(tmp_path / "ckpt")
+    loaded, _ = load_classifier(tmp_path / "ckpt")
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+# --- params are validated before DVC removes anything ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"pretrain": {"bogus": 1}},
+        {"adapt": {"methods": ["dann", "mcd"]}},
+        {"adapt": {"pixel_methods": ["adda$(touch pwned)"]}},
+        {"dann": {"lr": float("inf")}},
+    ],
+    ids=["unknown-key", "unknown-method", "shell", "inf-lr"],
+)
+def test_a_params_mistake_under_dvc_repro_loses_no_output(reproduced_repo, tmp_path, change):
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in change.items():
+        params[section] = {**params[section], **values}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    before = snapshot(repo)
+    proc = run(["dvc", "repro"], repo, check=False)
+    assert proc.returncode != 0
+    assert "error: params.yaml:" in proc.stdout + proc.stderr
+    after = snapshot(repo)
+    before.pop("data/validated.json")  # the validate stage's own marker, nothing else
+    assert after == before
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()
+
+
+def test_leftover_temp_folders_are_never_part_of_an_output(reproduced_repo, tmp_path):
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    leftover = repo / "models" / ".source.x1y2.tmp"
+    leftover.mkdir()
+    (leftover / WEIGHTS).write_bytes(b"half written")
+    (repo / "metrics" / ".summary.json.abc.tmp").write_text("{")
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+
+
+# --- a stage's outputs swap in together ----------------------------------------------------------
+
+
+def _old_outputs(root: Path) -> dict[str, str]:
+    write_json(root / "metrics" / "m.json", {"v": "old"})
+    with atomic_dir(root / "models" / "net") as tmp:
+        (tmp / "w").write_text("old")
+    return snapshot(root, ("metrics", "models"))
+
+
+def test_a_stage_that_fails_half_way_keeps_every_old_output(tmp_path):
+    before = _old_outputs(tmp_path)
+    roots = [tmp_path / "metrics", tmp_path / "models"]
+    with pytest.raises(OSError), transaction.stage_transaction(roots, tmp_path / "staging"):
+        with atomic_dir(tmp_path / "models" / "net") as tmp:
+            (tmp / "w").write_text("new")
+        raise OSError(errno.ENOSPC, "No space left on device", "metrics/m.json")
+    assert snapshot(tmp_path, ("metrics", "models")) == before
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_a_stage_that_runs_out_of_disk_keeps_every_old_output(
+    reproduced_repo, tmp_path, monkeypatch
+):
+    """evaluate writes its confusion plots, then its reports, then the summary: the disk fills
+    at the last one, and the plots and reports already written must not be swapped in."""
+    from typer.testing import CliRunner
+
+    from gantl.cli import app
+    from gantl.io import write_json as real_write_json
+    from gantl.stages import evaluate
+
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    before = snapshot(repo)
+
+    def full_disk_at_the_summary(path, data):
+        if Path(path).name == "summary.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write_json(path, data)
+
+    monkeypatch.setattr(evaluate, "write_json", full_disk_at_the_summary)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(app, ["stage", "evaluate", "--quiet"])
+    assert isinstance(result.exception, OSError)
+    assert snapshot(repo) == before
+    assert not list((repo / ".gantl" / "staging").iterdir())
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, and the process's locks are released."""
+
+
+def test_a_kill_in_the_middle_of_the_swap_is_finished_by_the_next_stage(tmp_path, monkeypatch):
+    _old_outputs(tmp_path)
+    roots, staging = [tmp_path / "metrics", tmp_path / "models"], tmp_path / "staging"
+    real_apply = transaction._apply
+
+    def die_after_first_move(folder, journal):
+        real_apply(folder, journal[:1])
+        raise _Killed
+
+    monkeypatch.setattr(transaction, "_apply", die_after_first_move)
+    with pytest.raises(_Killed), transaction.stage_transaction(roots, staging):
+        write_json(tmp_path / "metrics" / "m.json", {"v": "new"})
+        with atomic_dir(tmp_path / "models" / "net") as tmp:
+            (tmp / "w").write_text("new")
+    assert json.loads((tmp_path / "metrics" / "m.json").read_text()) == {"v": "new"}
+    assert (tmp_path / "models" / "net" / "w").read_text() == "old"  # a mixed state, for now
+    monkeypatch.setattr(transaction, "_apply", real_apply)
+    with transaction.stage_transaction(roots, staging):  # the next stage finishes the swap
+        pass
+    assert (tmp_path / "models" / "net" / "w").read_text() == "new"
+    assert list(staging.iterdir()) == []
+
+
+def test_writes_outside_a_stages_outputs_are_not_deferred(tmp_path):
+    with transaction.stage_transaction([tmp_path / "models"], tmp_path / "staging"):
+        write_json(tmp_path / "state" / "progress.json", {"epoch": 3})
+        assert (tmp_path / "state" / "progress.json").is_file()  # resume state: written now
+        write_json(tmp_path / "models" / "m.json", {})
+        assert not (tmp_path / "models" / "m.json").exists()  # an output: at the end
+    assert (tmp_path / "models" / "m.json").is_file()
+
+
+# --- a corrupt resume state is set aside ---------------------------------------------------------
+
+
+def test_a_truncated_resume_state_is_set_aside_and_training_starts_afresh(tmp_path, caplog):
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    opt = torch.optim.Adam(net.parameters())
+    gen = torch.Generator().manual_seed(0)
+    kwargs = {"modules": {"net": net}, "optimizers": {"opt": opt}, "generator": gen}
+    state = tmp_path / "state" / "cyclegan"
+    save_state(state, fingerprint="f", epoch=2, history=[], **kwargs)
+    data = (state / "state.safetensors").read_bytes()
+    (state / "state.safetensors").write_bytes(data[: len(data) // 3])
+    weights = {k: v.clone() for k, v in net.state_dict().items()}
+    with caplog.at_level(logging.WARNING, logger="gantl"):
+        assert load_state(state, fingerprint="f", **kwargs) is None
+    assert not state.exists()
+    (aside,) = (tmp_path / "state").glob("cyclegan.corrupt-*")
+    assert (aside / "state.safetensors").stat().st_size == len(data) // 3  # kept, not deleted
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in weights.items())
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "unreadable resume state" in warning and "\n" not in warning
