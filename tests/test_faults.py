@@ -226,6 +226,62 @@ def test_writes_outside_a_stages_outputs_are_not_deferred(tmp_path):
     assert (tmp_path / "models" / "m.json").is_file()
 
 
+VOLATILE = {"seconds", "wall_time_s", "git_commit"}  # when and from which commit, not what
+
+
+def _what_it_says(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _what_it_says(v) for k, v in node.items() if k not in VOLATILE}
+    if isinstance(node, list):
+        return [_what_it_says(v) for v in node]
+    return node
+
+
+def contents(repo: Path) -> dict[str, object]:
+    """Every output file → its bytes' SHA-256, or for JSON its content without the volatile
+    fields (manifests and metrics record wall-clock seconds and the commit)."""
+    found: dict[str, object] = {}
+    for name, digest in snapshot(repo).items():
+        path = repo / name
+        found[name] = (
+            _what_it_says(json.loads(path.read_text())) if name.endswith(".json") else digest
+        )
+    return found
+
+
+@pytest.mark.slow
+def test_a_sigkilled_dvc_repro_is_finished_by_a_rerun_with_the_same_outputs(
+    reproduced_repo, tmp_path
+):
+    """SIGKILL `dvc repro --force` and its stage (the whole process group, as a crash would) at
+    a random moment, then rerun: dvc status is clean and every output equals the uninterrupted
+    run's. benchmarks/kill_loop.py does this 20 times."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    time.sleep(random.Random(13).uniform(4.0, 20.0))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run(["dvc", "repro", "--no-run-cache"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert contents(repo) == contents(reproduced_repo)
+    assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
+
+
 # --- a corrupt resume state is set aside ---------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from tests.conftest import TINY_PARAMS, make_pipeline_copy, run
 
 pytestmark = pytest.mark.slow
 ALL = {
+    "validate",
     "prepare",
     "pretrain",
     "oracle",
@@ -80,8 +81,10 @@ def test_param_change_reruns_only_downstream_stages(repo):
     params["pretrain"]["lr"] = 0.001
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
-    # pretrain reruns, and so does everything that consumes the source model
+    # validate checks every params change (its unchanged marker makes nothing stale); pretrain
+    # reruns, and so does everything that consumes the source model
     assert _ran(out) == {
+        "validate",
         "pretrain",
         "translate",
         "adapt@dann",
@@ -97,4 +100,4 @@ def test_method_param_change_reruns_only_that_method(repo):
     params["adda"]["disc_lr"] = 0.0001
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
-    assert _ran(out) == {"adapt@adda", "adapt_pixel@adda", "evaluate"}
+    assert _ran(out) == {"validate", "adapt@adda", "adapt_pixel@adda", "evaluate"}
