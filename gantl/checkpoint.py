@@ -101,11 +101,11 @@ def restore_hint(path: Path) -> str:
     first two parts of a repo-relative path, e.g. models/dann), or `gantl data pull`."""
     parts = Path(path).parts
     if Path(path).is_absolute() or len(parts) < 2 or parts[0] not in ("models", "data"):
-        return "restore it from where it came (`dvc checkout` or `gantl data pull`)"
+        return "restore it with `dvc checkout --force` (after `gantl data pull` if need be)"
     out = Path(*parts[:2]).as_posix()
     if parts[0] == "data" and len(parts) >= 3:
         out = Path(*parts[:3]).as_posix()
-    return f"restore it with `dvc checkout {out}` (or `gantl data pull {out}`)"
+    return f"restore it with `dvc checkout --force {out}` (after `gantl data pull` if need be)"
 
 
 def verified_weights(directory: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:

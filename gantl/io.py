@@ -29,13 +29,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     transaction = current()
     if transaction is not None and transaction.covers(path):
-        staged = transaction.scratch(path.name, directory=False)
-        try:
+        with transaction.staged(path, directory=False) as staged:
             yield staged
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        transaction.stage(staged, path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -58,13 +53,8 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     path = Path(path)
     transaction = current()
     if transaction is not None and transaction.covers(path):
-        staged = transaction.scratch(path.name, directory=True)
-        try:
+        with transaction.staged(path, directory=True) as staged:
             yield staged
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
-        transaction.stage(staged, path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -48,16 +48,25 @@ class Transaction:
         target = Path(path).resolve()
         return any(target.is_relative_to(root) for root in self.roots)
 
-    def scratch(self, name: str, directory: bool) -> Path:
-        """A fresh staging file or folder for an output called `name`."""
+    @contextlib.contextmanager
+    def staged(self, destination: Path, directory: bool) -> Iterator[Path]:
+        """A fresh staging file or folder for `destination`, moved there at commit if the block
+        succeeds (and dropped if it fails)."""
+        name = Path(destination).name
         if directory:
-            return Path(tempfile.mkdtemp(prefix=f"{name}.", dir=self.folder))
-        fd, tmp = tempfile.mkstemp(prefix=f"{name}.", dir=self.folder)
-        os.close(fd)
-        return Path(tmp)
-
-    def stage(self, staged: Path, destination: Path) -> None:
-        self.moves.append((Path(staged), Path(destination).absolute()))
+            staged = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=self.folder))
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=f"{name}.", dir=self.folder)
+            os.close(fd)
+            staged = Path(tmp)
+        try:
+            yield staged
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True) if directory else staged.unlink(
+                missing_ok=True
+            )
+            raise
+        self.moves.append((staged, Path(destination).absolute()))
 
 
 def current() -> Transaction | None:

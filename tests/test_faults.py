@@ -26,6 +26,7 @@ from gantl.io import atomic_dir, write_json
 from gantl.models.classifier import Architecture, Classifier
 from gantl.training.resume import load_state, save_state
 from tests.conftest import copy_repo, run
+from tests.test_reproducibility import without_volatile
 
 OUTPUTS = ("data", "models", "metrics", "reports", "plots")
 
@@ -63,7 +64,7 @@ def test_corrupted_weights_stop_evaluate_with_one_line_and_the_restore_command(
     assert len(lines) == 1, proc.stderr
     assert "models/dann/seed_0/selected/model.safetensors" in lines[0]
     assert "does not match its manifest" in lines[0]
-    assert "dvc checkout models/dann" in lines[0]
+    assert "dvc checkout --force models/dann" in lines[0]
     assert snapshot(repo, ("metrics", "reports", "plots")) == before  # nothing recommended
 
 
@@ -226,17 +227,6 @@ def test_writes_outside_a_stages_outputs_are_not_deferred(tmp_path):
     assert (tmp_path / "models" / "m.json").is_file()
 
 
-VOLATILE = {"seconds", "wall_time_s", "git_commit"}  # when and from which commit, not what
-
-
-def _what_it_says(node: object) -> object:
-    if isinstance(node, dict):
-        return {k: _what_it_says(v) for k, v in node.items() if k not in VOLATILE}
-    if isinstance(node, list):
-        return [_what_it_says(v) for v in node]
-    return node
-
-
 def contents(repo: Path) -> dict[str, object]:
     """Every output file → its bytes' SHA-256, or for JSON its content without the volatile
     fields (manifests and metrics record wall-clock seconds and the commit)."""
@@ -244,7 +234,7 @@ def contents(repo: Path) -> dict[str, object]:
     for name, digest in snapshot(repo).items():
         path = repo / name
         found[name] = (
-            _what_it_says(json.loads(path.read_text())) if name.endswith(".json") else digest
+            without_volatile(json.loads(path.read_text())) if name.endswith(".json") else digest
         )
     return found
 
