@@ -48,7 +48,7 @@ def pipeline_run(
     LocalCluster's worker processes would inherit the blocked signals), and a failure printed
     as one line: `error: stage <name> failed (exit <n>): <its last error line>`, exit 2 for a
     user error (the stage exited 2), else 1. GANTL_DEBUG=1 (or --debug) keeps the tracebacks."""
-    from flows.env import hide_tracebacks, prefect_server, run_lock, stop_on_signals
+    from flows.guard import hide_tracebacks, prefect_server, run_lock, stop_on_signals
     from gantl.config import load_params
     from tasks.processes import StageFailed
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.env import run_lock
+from flows.guard import run_lock
 from gantl.stages.paths import METRICS, PLOTS
 from tasks.dvc_stage import bring_stage_up_to_date, preflight, threads_per_stage
 from tasks.publish import publish_summary, publish_translation

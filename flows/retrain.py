@@ -14,7 +14,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.env import run_lock
+from flows.guard import run_lock
 from flows.pipeline import pipeline
 from gantl import champion
 from gantl.config import load_params

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 import gantl
 from gantl.errors import DataError
-from gantl.io import atomic_path, file_sha256, write_json
+from gantl.io import atomic_path, file_sha256, save_safetensors, write_json
 from gantl.models.classifier import Architecture, Classifier
 
 WEIGHTS = "model.safetensors"
@@ -70,7 +70,7 @@ def save_weights(
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(directory / WEIGHTS) as tmp:
-        save_file(state, str(tmp))
+        save_safetensors(state, tmp)
     manifest = {
         **manifest,
         "architecture": architecture,

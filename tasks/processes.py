@@ -56,7 +56,8 @@ _prctl = _libc_prctl()  # resolved here: the forked child must only call it
 _PR_SET_PDEATHSIG = 1
 
 
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})  # `gantl run` blocks them (flows/env.py)
+# `gantl run` blocks them (flows/guard.py)
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def child_setup() -> Callable[[], None]:

@@ -191,6 +191,60 @@ def test_a_stage_that_runs_out_of_disk_keeps_every_old_output(
     assert not list((repo / ".gantl" / "staging").iterdir())
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 12 MiB tmpfs (where this machine lets the tests mount one), unmounted afterwards."""
+    import shutil
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(disk)]
+    if shutil.which("mount") is None or subprocess.run(mount, capture_output=True).returncode:
+        pytest.skip(
+            "cannot mount a tmpfs here (needs root): the on-purpose failing write covers it"
+        )
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_real_full_disk_is_one_line_and_keeps_every_old_output(reproduced_repo, small_disk):
+    import shutil
+
+    repo = small_disk / "repo"
+    repo.mkdir()
+    for name in ("params.yaml", *OUTPUTS):
+        src = reproduced_repo / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, repo / name)
+    before = snapshot(repo)
+    free = shutil.disk_usage(small_disk).free
+    with open(small_disk / "filler", "wb") as f:  # leave 8 KiB: the reports do not fit
+        f.truncate(0)
+        os.posix_fallocate(f.fileno(), 0, free - 8192)
+    proc = run(["gantl", "stage", "evaluate", "--quiet"], repo, check=False)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "No space left on device" in line
+    assert snapshot(repo) == before
+    assert not list((repo / ".gantl" / "staging").iterdir())
+
+
+def test_a_full_disk_under_safetensors_is_an_oserror_naming_the_file(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from gantl.io import save_safetensors
+
+    def full(tensors, filename, metadata=None):
+        raise SafetensorError("Error while serializing: I/O error: No space left (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OSError) as caught:
+        save_safetensors({"w": torch.zeros(2)}, tmp_path / "w.safetensors")
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(tmp_path / "w.safetensors")
+
+
 class _Killed(BaseException):
     """Stands in for SIGKILL: nothing after it runs, and the process's locks are released."""
 

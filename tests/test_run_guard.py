@@ -16,7 +16,7 @@ import pytest
 import typer
 import yaml
 
-from flows.env import hide_tracebacks, run_lock
+from flows.guard import hide_tracebacks, run_lock
 from gantl.errors import ConfigError
 from tasks.dvc_stage import StageInfo, last_error_line, preflight, stage_argv
 from tasks.processes import StageFailed
@@ -104,7 +104,7 @@ def test_a_value_that_params_allow_still_cannot_inject_into_a_command(tmp_path):
 
 _TRY_LOCK = """
 import sys
-from flows.env import RunLocked, run_lock
+from flows.guard import RunLocked, run_lock
 try:
     with run_lock(sys.argv[1], wait=len(sys.argv) > 2, on_wait=print):
         print("acquired", flush=True)
@@ -193,8 +193,8 @@ def test_a_failed_stage_is_one_line_and_its_exit_status(
 
     (tmp_path / "params.yaml").write_text(TINY_PARAMS)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("flows.env.prefect_server", nullcontext)  # no server for this one
-    monkeypatch.setattr("flows.env.hide_tracebacks", lambda: None)
+    monkeypatch.setattr("flows.guard.prefect_server", nullcontext)  # no server for this one
+    monkeypatch.setattr("flows.guard.hide_tracebacks", lambda: None)
     monkeypatch.delenv("GANTL_DEBUG", raising=False)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     with pytest.raises(typer.Exit) as exit_, pipeline_run("run", tmp_path):
@@ -239,7 +239,7 @@ def test_a_stage_exiting_2_is_not_retried_other_failures_are(tmp_path, prefect_h
 
 _STOPPABLE = """
 import os, sys
-from flows.env import stop_on_signals
+from flows.guard import stop_on_signals
 from tasks.processes import spawn
 
 with stop_on_signals("run"):

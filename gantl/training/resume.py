@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from gantl.io import atomic_dir
+from gantl.io import atomic_dir, save_safetensors
 
 log = logging.getLogger("gantl")
 
@@ -84,7 +84,7 @@ def save_state(
         tensors[f"extra.{key}"] = value.detach().cpu().contiguous()
     progress = {"fingerprint": fingerprint, "epoch": epoch, "history": history, "groups": groups}
     with atomic_dir(Path(directory)) as tmp:
-        save_file(tensors, str(tmp / STATE))
+        save_safetensors(tensors, tmp / STATE)
         (tmp / PROGRESS).write_text(json.dumps(progress, indent=1))
 
 
