@@ -59,6 +59,10 @@ def pipeline_run(
         load_params(Path("params.yaml"))  # before the lock, Prefect or any stage: one line
         guard = stop_on_signals(command) if signals else nullcontext({})
         with run_lock(root, wait=wait, on_wait=waiting), guard as running:
+            from tasks.dvc_repair import recover_after_a_crash
+
+            for line in recover_after_a_crash(root):  # what a killed run left behind
+                err.print(f"recovered: {line}", soft_wrap=True)
             if stages:
                 from tasks.dvc_stage import preflight
 
@@ -95,6 +99,22 @@ def run(
 
         summary = pipeline(root=str(root), force=force)
     print_summary(summary)
+
+
+@app.command()
+def recover(
+    root: Annotated[Path, typer.Option(help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Clear what a killed run left: finish an interrupted output swap, and set aside DVC's
+    `.dvc/tmp/rwlock` when a DVC killed mid-write left it unreadable (`dvc repro` then fails
+    with "JSON structure is corrupted"). Safe to run at any time; `gantl run` does it first."""
+    from tasks.dvc_repair import recover_after_a_crash
+
+    done = recover_after_a_crash(root)
+    for line in done:
+        out.print(f"recovered: {line}", soft_wrap=True)
+    if not done:
+        out.print("nothing to recover")
 
 
 @app.command()

@@ -326,6 +326,39 @@ def test_a_sigkilled_dvc_repro_is_finished_by_a_rerun_with_the_same_outputs(
     assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
 
 
+def test_a_dvc_killed_while_rewriting_its_rwlock_is_recovered_by_gantl_recover(
+    reproduced_repo, tmp_path
+):
+    """DVC rewrites .dvc/tmp/rwlock in place: a kill in between leaves it empty, and every
+    `dvc repro` fails until it goes. `gantl recover` sets it aside (and `gantl run` does too)."""
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    (repo / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+    (repo / ".dvc" / "tmp" / "rwlock").write_text("")
+    stuck = run(["dvc", "repro"], repo, check=False)
+    assert stuck.returncode != 0 and "rwlock" in stuck.stdout + stuck.stderr
+    said = run(["gantl", "recover"], repo).stdout
+    assert "set aside DVC's unreadable .dvc/tmp/rwlock as .dvc/tmp/rwlock.corrupt-" in said
+    assert list((repo / ".dvc" / "tmp").glob("rwlock.corrupt-*"))
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    run(["dvc", "repro"], repo)
+    assert run(["gantl", "recover"], repo).stdout.strip() == "nothing to recover"
+
+
+def test_an_rwlock_dvc_is_editing_is_left_alone(tmp_path):
+    import fcntl
+
+    from tasks.dvc_repair import set_aside_corrupt_rwlock
+
+    (tmp_path / ".dvc" / "tmp").mkdir(parents=True)
+    (tmp_path / ".dvc" / "tmp" / "rwlock").write_text("{")
+    with open(tmp_path / ".dvc" / "tmp" / "rwlock.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # as DVC holds it around an edit
+        assert set_aside_corrupt_rwlock(tmp_path) is None
+    assert set_aside_corrupt_rwlock(tmp_path).name.startswith("rwlock.corrupt-")
+    (tmp_path / ".dvc" / "tmp" / "rwlock").write_text('{"read": {}, "write": {}}')
+    assert set_aside_corrupt_rwlock(tmp_path) is None  # a readable one is DVC's business
+
+
 # --- a corrupt resume state is set aside ---------------------------------------------------------
 
 
