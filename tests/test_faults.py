@@ -298,8 +298,8 @@ def test_a_sigkilled_dvc_repro_is_finished_by_a_rerun_with_the_same_outputs(
     reproduced_repo, tmp_path
 ):
     """SIGKILL `dvc repro --force` and its stage (the whole process group, as a crash would) at
-    a random moment, then rerun: dvc status is clean and every output equals the uninterrupted
-    run's. benchmarks/kill_loop.py does this 20 times."""
+    a random moment, then `gantl recover` and rerun: dvc status is clean and every output
+    equals the uninterrupted run's. benchmarks/kill_loop.py does this 20 times."""
     import random
     import signal
     import subprocess
@@ -320,6 +320,7 @@ def test_a_sigkilled_dvc_repro_is_finished_by_a_rerun_with_the_same_outputs(
     time.sleep(random.Random(13).uniform(4.0, 20.0))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    run(["gantl", "recover"], repo)  # what a crash may leave (DVC's own files caught mid-write)
     run(["dvc", "repro", "--no-run-cache"], repo)
     assert "up to date" in run(["dvc", "status"], repo).stdout
     assert contents(repo) == contents(reproduced_repo)
@@ -342,6 +343,22 @@ def test_a_dvc_killed_while_rewriting_its_rwlock_is_recovered_by_gantl_recover(
     assert "up to date" in run(["dvc", "status"], repo).stdout
     run(["dvc", "repro"], repo)
     assert run(["gantl", "recover"], repo).stdout.strip() == "nothing to recover"
+
+
+def test_a_dvc_lock_cut_short_by_a_kill_is_recovered_by_gantl_recover(reproduced_repo, tmp_path):
+    """DVC rewrites dvc.lock in place too; a kill mid-write leaves YAML DVC refuses."""
+    repo = copy_repo(reproduced_repo, tmp_path / "repo")
+    lock = (repo / "dvc.lock").read_text()
+    cut = lock.index("cmd: ", len(lock) // 2) + len("cmd: ")
+    (repo / "dvc.lock").write_text(lock[:cut])  # the write stopped in the middle of a stage
+    stuck = run(["dvc", "status"], repo, check=False)
+    assert stuck.returncode != 0 and "dvc.lock" in stuck.stdout + stuck.stderr
+    said = run(["gantl", "recover"], repo).stdout
+    assert "set aside the unreadable dvc.lock as dvc.lock.corrupt-" in said
+    assert "none committed: DVC reruns" in said
+    run(["dvc", "repro"], repo)  # from DVC's run cache: the outputs are the same
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert contents(repo) == contents(reproduced_repo)
 
 
 def test_an_rwlock_dvc_is_editing_is_left_alone(tmp_path):
