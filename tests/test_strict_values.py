@@ -39,15 +39,21 @@ FLOATS, INTS = _fields("float"), _fields("int")
 LEARNING_RATES = [(s, k) for s, k in FLOATS if re.fullmatch(r"lr(_[gd])?|\w+_lr", k)]
 
 
-def _load_with(tmp_path: Path, section: str, key: str, value: object) -> str:
-    """The ConfigError message of params.yaml with `section.key` set to `value`."""
+def _error_with(tmp_path: Path, section: str, key: str, value: object) -> tuple[Path, str]:
+    """params.yaml with `section.key` set to `value`, and the ConfigError message it gives."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw[section][key] = value
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError) as info:
         load_params(path)
-    message = str(info.value)
+    return path, str(info.value)
+
+
+def _load_with(tmp_path: Path, section: str, key: str, value: object) -> str:
+    """The ConfigError message of params.yaml with `section.key` set to `value`, after the
+    file and field it names."""
+    path, message = _error_with(tmp_path, section, key, value)
     assert "\n" not in message, message
     assert message.startswith(f"{path}: {section}.{key}: "), message
     return message.removeprefix(f"{path}: {section}.{key}: ")
@@ -109,13 +115,8 @@ def test_every_integer_takes_integers_only(tmp_path, section, key, value):
     ],
 )
 def test_other_numbers_name_field_and_expectation(tmp_path, section, key, value, expected):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw[section][key] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError) as info:
-        load_params(path)
-    assert str(info.value).startswith(f"{path}: {expected}"), str(info.value)
+    path, message = _error_with(tmp_path, section, key, value)
+    assert message.startswith(f"{path}: {expected}"), message
 
 
 def test_floats_still_take_ints_and_pyyaml_exponent_strings(tmp_path):
