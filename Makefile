@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 # Real digit files (MNIST t10k, USPS) for the tests and benchmarks, when present.
 export GANTL_SHARED_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: setup run test lint clean push pull
+.PHONY: setup browser run test lint clean push pull
 
 setup: $(STAMP)
 
@@ -27,7 +27,27 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(BIN)/gantl run
 
-test: setup
+# Debian's chromium, for the tests that load the HTML report in a real headless browser
+# (tests/browser.py). Installed once, as root or through passwordless sudo; where neither
+# works (or apt is missing) this only says so, and those tests skip with the reason.
+APT_CHROMIUM := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser:
+	@if [ -n "$$GANTL_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 \
+		|| command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then \
+		:; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "note: no chromium and no apt-get: the browser tests will skip"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else echo "note: no chromium, and installing it needs root: the browser tests will skip"; exit 0; fi; \
+		echo "installing chromium (apt) for the browser tests"; \
+		{ $$sudo env $(APT_CHROMIUM) >/dev/null \
+		  || { $$sudo apt-get update -qq && $$sudo env $(APT_CHROMIUM) >/dev/null; }; } \
+		|| echo "note: installing chromium failed: the browser tests will skip"; \
+	fi
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 lint: setup

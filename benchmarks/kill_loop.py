@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("gantl", "flows", "tasks", "dvc.yaml", ".dvc/config", ".dvcignore")
+COPIED = ("gantl", "flows", "tasks", "dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore")
 OUTPUTS = ("data", "models", "metrics", "reports", "plots")
 VOLATILE = {"seconds", "wall_time_s", "git_commit"}  # when and from which commit, not what
 

@@ -16,14 +16,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.guard import run_lock
-from gantl.stages.paths import METRICS, PLOTS
+from gantl.stages.paths import METRICS, PLOTS, REPORT_PAGE
 from tasks.dvc_stage import bring_stage_up_to_date, preflight, threads_per_stage
-from tasks.publish import publish_summary, publish_translation
+from tasks.publish import publish_report_page, publish_summary, publish_translation
 
 
 @flow(name="gantl-pipeline")
 def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | None = None) -> dict:
-    """Bring every stage up to date; publish the evaluation summary and translation grid.
+    """Bring every stage up to date; publish the evaluation summary, translation grid and a
+    link to the report page.
 
     `force` reruns every stage; `force_stages` only those named (and, through DVC, whatever
     their new outputs make stale) — the retrain flow forces `prepare` when raw data changed.
@@ -48,6 +49,8 @@ def pipeline(root: str = ".", force: bool = False, force_stages: list[str] | Non
     logger.info("ran: %s", [r["stage"] for r in ran if r["ran"]] or "nothing (all up to date)")
     summary = json.loads((Path(root) / METRICS / "summary.json").read_text())
     publish_summary(summary)
+    if (Path(root) / REPORT_PAGE).is_file():
+        publish_report_page(Path(root) / REPORT_PAGE)
     translate_metrics = Path(root) / METRICS / "translate.json"
     if translate_metrics.is_file():
         translate = json.loads(translate_metrics.read_text())

@@ -38,36 +38,13 @@ from gantl.errors import ConfigError, GantlError
 from gantl.io import atomic_path, write_json, write_text
 from gantl.profiles import apply_profile, load_profile
 from gantl.progress import STAGE_TIMES_ENV, is_quiet
+from gantl.published import PUBLISHED
 from gantl.stages.paths import BASELINES, checkpoint_dir
 from gantl.training.selection import TRACED_TEST
 
 DVC_CONFIG = "[core]\n    no_scm = True\n    analytics = false\n    check_update = false\n"
 
 PROTOCOL_DIR = Path("configs")
-# protocol → table → method → published target accuracy (%)
-PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
-    "mnist-usps-adda": {
-        "ADDA paper (Tzeng et al. 2017)": {"source_only": 75.2, "dann": 77.1, "adda": 89.4},
-        "CyCADA paper (Hoffman et al. 2018)": {
-            "source_only": 82.2,
-            "adda": 89.4,
-            "cyclegan+adda": 95.6,
-        },
-        "TLlib (selects on target test labels)": {"dann": 91.7, "adda": 94.5},
-    },
-    "usps-mnist-adda": {
-        "ADDA paper (Tzeng et al. 2017)": {"source_only": 57.1, "dann": 73.0, "adda": 90.1},
-        "CyCADA paper (Hoffman et al. 2018)": {
-            "source_only": 69.6,
-            "adda": 90.1,
-            "cyclegan+adda": 96.5,
-        },
-        "TLlib (selects on target test labels)": {"dann": 95.2, "adda": 98.3},
-    },
-    "mnist5k-mnistm": {
-        "DANN paper (Ganin & Lempitsky 2015, full MNIST)": {"source_only": 52.25, "dann": 76.66},
-    },
-}
 
 
 def protocol_params(

@@ -29,7 +29,7 @@ from gantl.errors import DataError
 from gantl.io import atomic_dir, files_sha256, write_json
 from gantl.runtime import resolve_device
 from gantl.stages.inputs import load_adaptation_data
-from gantl.stages.paths import BASELINES, MODELS, PREPARED, REPORTS, checkpoint_dir
+from gantl.stages.paths import BASELINES, MODEL_REPORTS, MODELS, PREPARED, checkpoint_dir
 from gantl.training.selection import validator_scores
 
 CHAMPION = MODELS / "champion"
@@ -88,7 +88,7 @@ def score_checkpoint(params: Params, directory: Path, prepared: Path, seed: int 
 def candidate(params: Params, root: Path, summary: dict[str, Any]) -> Scored:
     """The recommended model's best seed by validator, rescored on the current data."""
     name = summary["recommended"]
-    report_path = Path(root) / REPORTS / f"{name}.json"
+    report_path = Path(root) / MODEL_REPORTS / f"{name}.json"
     if not report_path.is_file():
         raise DataError(f"{report_path}: report of the recommended model {name!r} not found")
     per_seed = json.loads(report_path.read_text())["per_seed"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -70,6 +71,7 @@ STAGE_FUNCTIONS = {  # stage → (module in gantl/stages/, function), imported o
     "refine": ("refine", "refine"),
     "t2s": ("t2s", "t2s"),
     "evaluate": ("evaluate", "evaluate"),
+    "report": ("report", "report"),
 }
 
 
@@ -83,6 +85,7 @@ class StageName(StrEnum):
     refine = "refine"
     t2s = "t2s"
     evaluate = "evaluate"
+    report = "report"
 
 
 DEBUG_ENV = "GANTL_DEBUG"
@@ -214,19 +217,51 @@ def stage(
 
 
 def print_summary(summary: dict) -> None:
-    """The evaluate stage's summary as a table: one row per model."""
-    table = Table(title=report.title(summary))
+    """The evaluate stage's summary as a table, one row per model, that fits 80 columns."""
+    table = Table(
+        title=report.title(summary), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
     for column in report.COLUMNS:
         table.add_column(
-            column,
+            report.NARROW[column],
             justify="left" if column in ("model", "selected by") else "right",
-            no_wrap=column == "model",
+            no_wrap=column != "model",  # a long ensemble name folds; the figures never do
+            overflow="fold",
         )
-    for row in report.summary_rows(summary):
+    for row in report.summary_rows(summary, narrow=True):
         table.add_row(*(row[c] for c in report.COLUMNS))
     out.print(table)
     for line in report.footnotes(summary):
         out.print(line, highlight=False)
+
+
+@app.command("report")
+def report_page(
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The page to write, one self-contained HTML file "
+            "(default: reports/index.html in --root).",
+        ),
+    ] = None,
+    params_file: ParamsOpt = Path("params.yaml"),
+    root: Annotated[
+        Path, typer.Option(help="The pipeline repo whose outputs the page shows.")
+    ] = Path("."),
+    quiet: QuietOpt = False,
+) -> None:
+    """Write the results page: tables, curves, embeddings, translations, champion, lineage."""
+    progress.configure(quiet)
+    from gantl.config import load_params
+    from gantl.stages.report import report as write_report
+
+    try:
+        written = write_report(load_params(params_file), root, out_file)
+    except GantlError as exc:
+        raise fail(exc) from None
+    if not quiet:
+        out.print(f"wrote {written} ({written.stat().st_size / 1024:.0f} KB)", soft_wrap=True)
 
 
 @data_app.command("show")

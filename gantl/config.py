@@ -205,6 +205,9 @@ class EvaluateConfig(_Section):
     # ensembles scored beside the models: member names joined by "&" (the average of their
     # softmax outputs), e.g. "cyclegan+adda&source+t2s"; reported, never recommended
     ensembles: list[str] = []
+    # a 2-D t-SNE view of at most this many test images per domain, beside each model's proxy
+    # A-distance (plots/embedding/<model>.png; source-only and the adapted models; 0: none)
+    embedding_samples: Int = Field(300, ge=0)
 
     _device = field_validator("device")(_check_device)
 

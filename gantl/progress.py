@@ -21,10 +21,20 @@ def configure(quiet: bool = False) -> None:
     global _quiet
     _quiet = quiet or _quiet
     if not log.handlers:
-        handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
-        log.addHandler(handler)
+        log.addHandler(_handler())
         log.propagate = False
     log.setLevel(logging.WARNING if _quiet else logging.INFO)
+
+
+def _handler() -> logging.Handler:
+    """Rich's handler on a terminal; elsewhere (a pipe to `gantl run`, a CI log) one plain line
+    per record, flushed at once, which Rich would wrap at 80 columns."""
+    console = Console(stderr=True)
+    if console.is_terminal:
+        return RichHandler(console=console, show_path=False, show_time=False)
+    handler = logging.StreamHandler()  # stderr, flushed after every record
+    handler.setFormatter(logging.Formatter("%(levelname)-8s %(message)s"))
+    return handler
 
 
 class _Bar:

@@ -1,4 +1,5 @@
-"""Prefect tasks: publish the evaluation summary and the translator's image grid as artifacts."""
+"""Prefect tasks: publish the evaluation summary, the translator's image grid and a link to the
+report page as artifacts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import csv
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 from gantl.report import summary_markdown, summary_rows, title
 
@@ -18,6 +23,18 @@ def publish_summary(summary: dict) -> None:
     rows = summary_rows(summary)
     create_table_artifact(key="gantl-summary", table=rows, description=title(summary))
     create_markdown_artifact(key="gantl-report", markdown=summary_markdown(summary))
+
+
+@task
+def publish_report_page(page: Path) -> None:
+    """A link to the run's self-contained report page (reports/index.html), beside the table."""
+    page = Path(page).resolve()
+    create_link_artifact(
+        key="gantl-report-page",
+        link=page.as_uri(),
+        link_text=f"report page ({page.stat().st_size / 1e6:.2f} MB, opens offline)",
+        description="Headline table, curves, t-SNE, confusion matrices, translation, lineage",
+    )
 
 
 @task

@@ -23,7 +23,16 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 SHARED_DATA = Path(os.environ.get("GANTL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 # Everything a pipeline copy needs to run its stages (code deps of dvc.yaml and the DVC config).
-REPO_FILES = ("gantl", "flows", "tasks", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore")
+REPO_FILES = (
+    "gantl",
+    "flows",
+    "tasks",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvc/config",
+    ".dvc/plots",  # the project's own plot templates (embedding)
+    ".dvcignore",
+)
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ ALL = {
     "adapt@adda",
     "adapt_pixel@adda",
     "evaluate",
+    "report",
 }
 
 
@@ -54,7 +55,7 @@ def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
         assert (repo / "data" / "prepared" / "target" / f"{split}.parquet").is_file()
     assert (repo / "models" / "source" / "seed_0" / "model.safetensors").is_file()
     assert (repo / "models" / "adda" / "seed_0" / "selected" / "model.safetensors").is_file()
-    assert (repo / "reports" / "dann.json").is_file()
+    assert (repo / "reports" / "models" / "dann.json").is_file()
     for split in ("train", "val"):
         assert (repo / "data" / "translated" / "cyclegan" / f"{split}.parquet").is_file()
     assert (repo / "models" / "cyclegan+adda" / "seed_0" / "selected" / "manifest.json").is_file()
@@ -91,6 +92,7 @@ def test_param_change_reruns_only_downstream_stages(repo):
         "adapt@adda",
         "adapt_pixel@adda",
         "evaluate",
+        "report",  # the page, after everything it shows
     }
     assert {"prepare", "oracle"} <= _skipped(out)
 
@@ -100,4 +102,4 @@ def test_method_param_change_reruns_only_that_method(repo):
     params["adda"]["disc_lr"] = 0.0001
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = run(["dvc", "repro"], repo).stdout
-    assert _ran(out) == {"validate", "adapt@adda", "adapt_pixel@adda", "evaluate"}
+    assert _ran(out) == {"validate", "adapt@adda", "adapt_pixel@adda", "evaluate", "report"}

@@ -17,7 +17,7 @@ def test_stage_graph_is_read_from_dvc_yaml():
     names = [s.name for s in stages]
     by_name = {s.name: s for s in stages}
     first = "validate" if "validate" in by_name else "prepare"  # validate: checks params first
-    assert names[0] == first and names[-1] == "evaluate"
+    assert names[0] == first and names[-2:] == ["evaluate", "report"]
 
     def before(name: str) -> set[str]:  # every stage `name` waits for, directly or not
         direct = set(by_name[name].upstream)
@@ -37,6 +37,8 @@ def test_stage_graph_is_read_from_dvc_yaml():
         "adapt_pixel@source_only",
         "refine@adda",
     }
+    # the page reads the summary and every stage's plots (curves, embeddings, translations)
+    assert upstream("report") == upstream("evaluate") | {"evaluate"}
     assert upstream("refine@adda") == {"prepare", "adapt@adda"}
     assert upstream("translate") == {"prepare", "pretrain", "oracle"}
     assert upstream("adapt_pixel@source_only") == {"prepare", "pretrain", "translate"}
@@ -83,6 +85,9 @@ def test_flow_runs_stages_records_them_in_dvc_and_reruns_nothing(tmp_path, prefe
 
     found = asyncio.run(artifacts())
     keys = {a.key for a in found}
-    assert {"gantl-summary", "gantl-report", "gantl-translation"} <= keys
+    assert {"gantl-summary", "gantl-report", "gantl-translation", "gantl-report-page"} <= keys
+    page = next(a for a in found if a.key == "gantl-report-page")
+    assert page.type == "markdown"  # Prefect stores a link as its markdown: [text](uri)
+    assert page.data.endswith(f"({(repo / 'reports' / 'index.html').resolve().as_uri()})")
     translation = next(a for a in found if a.key == "gantl-translation")
     assert "(kept)" in translation.data and "label-free score" in translation.data

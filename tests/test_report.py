@@ -81,3 +81,53 @@ def test_table_shows_mean_std_upper_bound_and_flags():
     markdown = summary_markdown(summary)
     assert "| adda | 60.00 ± 1.00 ⚠ negative transfer | 95.00 |" in markdown
     assert "- note: a note" in markdown and "- negative transfer: x" in markdown
+
+
+def test_terminal_table_fits_80_columns_with_each_choice_on_one_line():
+    """The CLI's table at 80 columns: no line wider, every row one line, the way each
+    checkpoint was chosen whole, and the ⚠ of a flagged model explained below the table."""
+    from rich.console import Console
+
+    from gantl import cli
+
+    summary = {
+        "protocol": "mnist5k-mnistm",
+        "source": {"domain": "mnist5k", "spec": "bundled:mnist5k"},
+        "target": {"domain": "mnistm", "spec": "synthetic:mnistm"},
+        "n_target_test": 5000,
+        "seeds": [0, 1, 2],
+        "validator": "dev",
+        "recommended": "adda+refine",
+        "warnings": ["cyclegan+source_only: negative transfer"],
+        "notes": [],
+        "results": {
+            "source_only": {**_result(0.567, -0.3), "selection": "source-val acc"},
+            "oracle": {**_result(0.95), "selection": "target labels (oracle)"},
+            "adda": {**_result(0.824, -0.2, bound=0.85), "selection": "validator dev"},
+            "cyclegan+source_only": {
+                **_result(0.521, -0.4, bound=0.55),
+                "selection": "translated-source val acc",
+                "negative_transfer": True,
+            },
+            "adda+refine": {**_result(0.858, -0.1, bound=0.87), "selection": "validator dev"},
+        },
+    }
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    cli.out, saved = console, cli.out
+    try:
+        cli.print_summary(summary)
+    finally:
+        cli.out = saved
+        console.file.close()
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for model, chosen in [
+        ("source_only", "source val"),
+        ("oracle", "target labels"),
+        ("adda", "validator dev"),
+        ("cyclegan+source_only ⚠", "translated val"),
+        ("adda+refine ★", "validator dev"),
+    ]:
+        (row,) = [line for line in lines if line.lstrip().startswith(model + " ")]
+        assert row.rstrip().endswith(chosen), row
+    assert any(line.startswith("⚠ flagged by the guard") for line in lines)

@@ -31,6 +31,7 @@ STAGE_ROOTS = {
     "refine": ["gantl.stages.refine"],
     "t2s": ["gantl.stages.t2s"],
     "evaluate": ["gantl.stages.evaluate"],
+    "report": ["gantl.stages.report"],
 }
 MAX_LINES = 60
 ALGORITHM_FILES = {"gantl/methods"}  # one file per paper: its loop may be as long as the paper's

@@ -21,10 +21,11 @@ from gantl.config import Params, parse_method
 from gantl.io import atomic_dir
 from gantl.methods.source_only import TrainResult, train_classifier
 from gantl.progress import progress_bar
+from gantl.stages.curves import live_dir, write_manifest_curves
 from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, ROLES, TRANSLATED, seed_dir, split_path
-from gantl.stages.picks import log_history, picks_metrics, save_picks
+from gantl.stages.picks import log_pick, picks_metrics, save_picks
 from gantl.training.batches import shuffled_steps
 from gantl.training.budget import resolve_epochs
 from gantl.training.data import AdaptationData
@@ -76,9 +77,11 @@ def adapt(
         atomic_dir(Path(models) / method) as tmp,
     ):
         run = AdaptRun(params, method, gan, base, data, input_hashes(paths), models, bar.advance)
-        return {
+        records = {
             seed: adapt_seed(run, seed, seed_dir(tmp, seed)) for seed in params.experiment.seeds
         }
+    write_manifest_curves(live_dir(models, "adapt", method), records)
+    return records
 
 
 def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
@@ -104,7 +107,7 @@ def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
     cfg = getattr(params, base)
     train = getattr(importlib.import_module(f"gantl.methods.{base}"), f"train_{base}")
     result: AdaptResult = train(source_model, run.data, cfg, params.adapt, seed, run.on_step)
-    log_history(f"adapt {run.method}", seed, result, cfg.epochs)
+    log_pick(f"adapt {run.method}", seed, result)
     record = manifest(
         stage=f"adapt@{run.method}",
         method=run.method,

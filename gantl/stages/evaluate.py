@@ -1,8 +1,9 @@
 """The evaluate stage: score every model on the target test split; guard against negative
 transfer.
 
-metrics/summary.json (the DVC metric), reports/<model>.json (per seed, per class),
-plots/confusion/<model>.csv (first seed).
+metrics/summary.json (the DVC metric), reports/models/<model>.json (per seed, per class),
+plots/confusion/<model>.csv (first seed), plots/embedding/<model>.{csv,png} (first seed: a
+t-SNE view of source and target test features beside the proxy A-distance).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gantl.checkpoint import load_classifier
 from gantl.config import ENSEMBLE, T2S, Params
 from gantl.data.store import PreparedSplit, read_split
 from gantl.errors import DataError
+from gantl.eval.embedding import Points, empty_folder, sample_points, write_embedding
 from gantl.eval.guard import (
     CollapseLimits,
     collapse_reasons,
@@ -38,10 +40,10 @@ from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.paths import (
     BASELINES,
     METRICS,
+    MODEL_REPORTS,
     MODELS,
     PLOTS,
     PREPARED,
-    REPORTS,
     checkpoint_dir,
     split_path,
     upper_bound_dir,
@@ -50,6 +52,8 @@ from gantl.training.data import AdaptationData
 from gantl.training.selection import features_and_logits, validator_scores
 
 log = logging.getLogger("gantl")
+# score_model's result: row, target-test predictions, target-val logits, embedding sample
+Scored = tuple[dict[str, Any], np.ndarray, torch.Tensor | None, Points | None]
 SELECTION = {  # how each baseline's checkpoint was chosen, as the table prints it
     "source_only": "source-val acc",
     "oracle": "target labels (oracle)",
@@ -71,7 +75,7 @@ def evaluate(
     models: Path = MODELS,
     metrics: Path = METRICS,
     plots: Path = PLOTS,
-    reports: Path = REPORTS,
+    reports: Path = MODEL_REPORTS,
     names: list[str] | None = None,
 ) -> dict[str, Any]:
     """Score each model (default: source-only, oracle and every adapted model) on target test;
@@ -91,12 +95,13 @@ def evaluate(
     results: dict[str, Any] = {}
     rows: dict[str, list[dict[str, Any]]] = {}
     val_logits: dict[str, dict[int, torch.Tensor]] = {}
+    empty_folder(Path(plots) / "embedding")  # this run's views only; there even with none (DVC)
     for name in names:
         scored = [score_model(params, test, models, name, seed) for seed in seeds]
-        rows[name] = [row for row, _, _ in scored]
-        val_logits[name] = {row["seed"]: logits for row, _, logits in scored}
-        _write_confusion(Path(plots) / "confusion" / f"{name}.csv", test.target, scored[0][1])
+        rows[name] = [row for row, *_ in scored]
+        val_logits[name] = {row["seed"]: logits for row, _, logits, _ in scored}
         results[name] = _aggregate(name, rows[name], validator)
+        results[name] |= _write_plots(Path(plots), name, test, scored[0])
         log.info(
             "%s: target acc %.4f ± %.4f over %d seed(s)",
             *(name, results[name]["target_acc_mean"], results[name]["target_acc_std"], len(seeds)),
@@ -126,18 +131,18 @@ def evaluate(
     return summary
 
 
-def score_model(
-    params: Params, test: TestData, models: Path, name: str, seed: int
-) -> tuple[dict[str, Any], np.ndarray, torch.Tensor | None]:
+def score_model(params: Params, test: TestData, models: Path, name: str, seed: int) -> Scored:
     """One model's seed: target accuracy (per class, confusion), source test accuracy, the
     validator's score and proxy A-distance, and the upper bound's accuracy where there is one;
-    its target-test predictions; and its target-val logits (not for the oracle)."""
+    its target-test predictions; its target-val logits (not for the oracle); and a sample of the
+    test features PAD measured, for the embedding (first seed; no oracle, no ensemble)."""
     cfg = params.evaluate
     device = resolve_device(cfg.device)
     x_t, y_t = test.target.tensors()
     x_s, y_s = test.source.tensors()
     model, manifest = load_model(models, name, seed)
     model.to(device)
+    points = None
     y_pred = predict(model, x_t, cfg.batch_size, device).numpy()
     report = classification_report(y_t.numpy(), y_pred, test.target.meta["class_names"])
     row = {
@@ -154,6 +159,8 @@ def score_model(
         row["validator_score"] = scores[params.adapt.validator]
         f_s, f_t = (features_and_logits(model, x, device)[0].numpy() for x in (x_s, x_t))
         row["proxy_a_distance"] = proxy_a_distance(f_s, f_t, seed=seed)
+        if cfg.embedding_samples and ENSEMBLE not in name and seed == params.experiment.seeds[0]:
+            points = sample_points(f_s, f_t, y_s.numpy(), y_t.numpy(), cfg.embedding_samples)
         logits_val = predict_logits(model, test.adaptation.x_t_val, cfg.batch_size, device)
         row |= prediction_spread(logits_val)  # target-val images, no labels
     else:
@@ -164,7 +171,7 @@ def score_model(
         y_bound = predict(bound.to(device), x_t, cfg.batch_size, device)
         row["target_acc_upper_bound"] = accuracy(y_t, y_bound)
         row["upper_bound_epoch"] = bound_manifest["metrics"]["best_epoch"]
-    return row, y_pred, logits_val
+    return row, y_pred, logits_val, points
 
 
 def load_model(models: Path, name: str, seed: int) -> tuple[nn.Module, dict[str, Any]]:
@@ -261,6 +268,18 @@ def _aggregate(name: str, per_seed: list[dict], validator: str) -> dict[str, Any
         bound = [r["target_acc_upper_bound"] for r in per_seed]
         out["target_acc_upper_bound_mean"], out["target_acc_upper_bound_std"] = _mean_std(bound)
     return out
+
+
+def _write_plots(plots: Path, name: str, test: TestData, first: Scored) -> dict[str, str]:
+    """The first seed's plots: its confusion pairs, and where the model has a sample, the t-SNE
+    view of its test features titled with its PAD, whose path it returns for the report."""
+    row, y_pred, _, points = first
+    _write_confusion(plots / "confusion" / f"{name}.csv", test.target, y_pred)
+    if points is None:
+        return {}
+    names = test.target.meta["class_names"]
+    png = write_embedding(plots / "embedding", name, points, names, row["proxy_a_distance"])
+    return {"embedding": png.as_posix()}
 
 
 def _write_confusion(path: Path, target_test: PreparedSplit, y_pred: np.ndarray) -> None:

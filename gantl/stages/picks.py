@@ -10,7 +10,6 @@ from gantl.checkpoint import save_checkpoint
 from gantl.training.selection import UPPER_BOUND, AdaptResult
 
 log = logging.getLogger("gantl")
-LOGGED = ("loss", "domain_acc", "target_val_acc", "div")  # history keys worth a log line
 
 
 def picks_metrics(result: AdaptResult) -> dict[str, Any]:
@@ -31,16 +30,7 @@ def save_picks(result: AdaptResult, record: dict[str, Any], out: Path) -> None:
         save_checkpoint(Path(out) / "upper_bound", result.upper_bound, {**record, "metrics": bound})
 
 
-def log_history(name: str, seed: int, result: AdaptResult, epochs: int) -> None:
-    """One log line per validated epoch, then the validator's pick."""
-    for record in result.history:
-        if result.validator not in record:
-            continue  # an epoch between validations
-        logged = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(LOGGED))
-        log.info(
-            "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
-            *(record["epoch"], epochs, logged, result.validator, record[result.validator]),
-            record["seconds"],
-        )
+def log_pick(name: str, seed: int, result: AdaptResult) -> None:
+    """The epoch the validator picked (each epoch was logged as it ended, by KeepBest)."""
     pick = result.picks[result.validator]
     log.info("%s seed %d: %s picks epoch %d", name, seed, result.validator, pick)

@@ -18,12 +18,14 @@ from gantl.io import atomic_dir
 from gantl.methods.source_only import EpochRecord, train_classifier
 from gantl.models.classifier import Architecture, choose_model
 from gantl.progress import progress_bar
+from gantl.stages.curves import live_dir, write_manifest_curves
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import MODELS, PREPARED, seed_dir, split_path
 from gantl.training.batches import shuffled_steps
 from gantl.training.budget import resolve_epochs
 
 log = logging.getLogger("gantl")
+BASELINE = {"pretrain": "source_only", "oracle": "oracle"}  # the model each stage trains
 
 
 def pretrain(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "source") -> dict:
@@ -103,4 +105,5 @@ def train_stage(
                 "%s seed %d: best epoch %d, %s val acc %.4f",
                 *(stage, seed, result.best_epoch, role, result.best_val_acc),
             )
+    write_manifest_curves(live_dir(Path(out).parent, stage, BASELINE[stage]), manifests)
     return manifests

@@ -15,6 +15,7 @@ from gantl.config import REFINED, Params
 from gantl.io import atomic_dir
 from gantl.methods.refine import train_refine
 from gantl.progress import progress_bar
+from gantl.stages.curves import live_dir, write_manifest_curves
 from gantl.stages.inputs import load_adaptation_data
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import (
@@ -26,7 +27,7 @@ from gantl.stages.paths import (
     seed_dir,
     split_path,
 )
-from gantl.stages.picks import log_history, picks_metrics, save_picks
+from gantl.stages.picks import log_pick, picks_metrics, save_picks
 from gantl.training.batches import shuffled_steps
 from gantl.training.budget import resolve_epochs
 
@@ -52,7 +53,7 @@ def refine(
         for seed in seeds:
             start, start_manifest = load_classifier(checkpoint_dir(models, name, seed))
             result = train_refine(start, data, cfg, params.adapt, seed, bar.advance)
-            log_history(f"refine {model}", seed, result, cfg.epochs)
+            log_pick(f"refine {model}", seed, result)
             manifests[seed] = manifest(
                 stage=f"refine@{model}",
                 method=f"{model}{REFINED}",
@@ -64,4 +65,5 @@ def refine(
                 metrics=picks_metrics(result),
             )
             save_picks(result, manifests[seed], seed_dir(tmp, seed))
+    write_manifest_curves(live_dir(models, "refine", f"{model}{REFINED}"), manifests)
     return manifests

@@ -61,6 +61,7 @@ from gantl.methods import cyclegan, pixelda, stargan
 from gantl.models.cyclegan_nets import ResnetGenerator
 from gantl.models.stargan_nets import StarGenerator
 from gantl.progress import progress_bar
+from gantl.stages.curves import write_curves
 from gantl.stages.manifest import manifest
 from gantl.stages.paths import METRICS, MODELS, PLOTS, PREPARED, STATE, TRANSLATED, seed_dir
 from gantl.training.batches import balanced_steps
@@ -320,6 +321,8 @@ def translate(
     n = tcfg.grid_images
     _write_grid(Path(plots) / "translate" / f"{gan}.png", x_probe[:n], result, x_real[:n])
     _write_history(Path(plots) / "translate" / f"{gan}.csv", result.history, result.best_epoch)
+    curves = Path(plots) / "live" / "translate" / gan  # plots/live/<stage>/<model>, as LIVE
+    write_curves(curves, {tcfg.seed: result.history}, {tcfg.seed: result.best_epoch})
     before = probe.untranslated
     summary = _summary(result, before, f"oracle seed {seed0}", len(x_probe), tcfg.select)
     write_json(Path(metrics) / "translate.json", summary)

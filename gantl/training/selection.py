@@ -10,6 +10,7 @@ training or by the validator's choice.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from gantl.eval.validators import ValidationInputs, score_all
 from gantl.models.classifier import Classifier
 from gantl.training.data import AdaptationData
 
+log = logging.getLogger("gantl")
+LOGGED = ("loss", "domain_acc", "target_val_acc", "div")  # history keys worth a log line
 UPPER_BOUND = "target_val_acc"  # the one "validator" that reads target labels
 TRACED_TEST = "target_test_acc"  # adapt.trace_test: recorded in the history, never a choice
 
@@ -122,7 +125,8 @@ class KeepBest:
     A method's loop trains one epoch, then calls `end_epoch(epoch, model, losses)`: every
     `adapt.validate_every` epochs and after the last, the model is scored and offered to the
     picker (scoring refits the IWV/DEV domain classifier, so long schedules validate every few
-    epochs). `result(model)` returns the validator's and the upper bound's checkpoints.
+    epochs), and logged at once, so that a watcher sees the run progress as it happens.
+    `result(model)` returns the validator's and the upper bound's checkpoints.
     """
 
     def __init__(
@@ -142,8 +146,21 @@ class KeepBest:
             if self.data.y_t_test is not None:  # recorded after the offer: never a choice
                 scores = scores | {TRACED_TEST: self._test_accuracy(model)}
         seconds = time.perf_counter() - self._epoch_start
-        self.history.append({"epoch": epoch, **losses, **scores, "seconds": seconds})
+        record = {"epoch": epoch, **losses, **scores, "seconds": seconds}
+        self.history.append(record)
+        if scores:
+            self._log(record)
         self._epoch_start = time.perf_counter()
+
+    def _log(self, record: dict[str, float]) -> None:
+        """One line per validated epoch: its losses, accuracies and the validator's score."""
+        validator = self.adapt.validator
+        logged = "  ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(LOGGED))
+        log.info(
+            "  epoch %d/%d  %s  %s=%.4f  (%.1fs)",
+            *(record["epoch"], self.epochs, logged, validator, record.get(validator, math.nan)),
+            record["seconds"],
+        )
 
     def _test_accuracy(self, model: Classifier) -> float:
         was_training = model.training
