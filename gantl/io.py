@@ -11,13 +11,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gantl.transaction import current
+from gantl.transaction import current, temporary
 
 
 @contextmanager
@@ -34,9 +33,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
             yield staged
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temporary(path.parent, f".{path.name}.", ".tmp", directory=False)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -58,7 +55,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             yield staged
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = temporary(path.parent, f".{path.name}.", ".tmp", directory=True)
     old = path.with_name(f".{path.name}.old")
     try:
         yield tmp

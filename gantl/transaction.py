@@ -53,12 +53,7 @@ class Transaction:
         """A fresh staging file or folder for `destination`, moved there at commit if the block
         succeeds (and dropped if it fails)."""
         name = Path(destination).name
-        if directory:
-            staged = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=self.folder))
-        else:
-            fd, tmp = tempfile.mkstemp(prefix=f"{name}.", dir=self.folder)
-            os.close(fd)
-            staged = Path(tmp)
+        staged = temporary(self.folder, f"{name}.", "", directory)
         try:
             yield staged
         except BaseException:
@@ -67,6 +62,24 @@ class Transaction:
             )
             raise
         self.moves.append((staged, Path(destination).absolute()))
+
+
+def temporary(folder: Path, prefix: str, suffix: str, directory: bool) -> Path:
+    """A new empty file or folder in `folder` with the mode open()/mkdir() would give it.
+
+    tempfile makes them private (0600/0700); an output keeps that mode when it is renamed into
+    place, and a report page or plot the user's group cannot read is a surprise.
+    """
+    if directory:
+        path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+        os.close(fd)
+        path = Path(name)
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod((0o777 if directory else 0o666) & ~mask)
+    return path
 
 
 def current() -> Transaction | None:

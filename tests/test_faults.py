@@ -7,6 +7,7 @@ work on copies of the session's reproduced tiny repo; the rest on files of their
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -279,6 +280,24 @@ def test_writes_outside_a_stages_outputs_are_not_deferred(tmp_path):
         write_json(tmp_path / "models" / "m.json", {})
         assert not (tmp_path / "models" / "m.json").exists()  # an output: at the end
     assert (tmp_path / "models" / "m.json").is_file()
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_outputs_get_the_mode_the_umask_gives_not_the_private_temp_files_mode(tmp_path, staged):
+    old = os.umask(0o027)
+    try:
+        with (
+            transaction.stage_transaction([tmp_path / "out"], tmp_path / "staging")
+            if staged
+            else contextlib.nullcontext()
+        ):
+            write_json(tmp_path / "out" / "page.json", {})
+            with atomic_dir(tmp_path / "out" / "plots") as folder:
+                (folder / "a.csv").write_text("x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "page.json").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "out" / "plots").stat().st_mode & 0o777 == 0o750
 
 
 def contents(repo: Path) -> dict[str, object]:
