@@ -63,6 +63,27 @@ def test_first_repro_runs_every_stage_and_writes_the_contract(repo):
     shown = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)["data"]
     curves = shown["translator labels kept per epoch"][0]["content"]["data"]["values"]
     assert {"epoch", "label_preservation", "label_free_score", "kept"} <= set(curves[0])
+    drawn = [name.removeprefix("dvc.yaml::") for name in shown]  # as a stage's and a top plot
+    assert len(drawn) == len(set(drawn)), "a file drawn twice"
+    # every training stage's dvclive curves, label-using ones apart; one view per model
+    for stage, model, metric in [
+        ("pretrain", "source_only", "val_acc"),
+        ("oracle", "oracle", "val_acc"),
+        ("adapt", "dann", "domain_acc"),
+        ("adapt", "cyclegan+adda", "target_labels/target_val_acc"),
+        ("translate", "cyclegan", "target_labels/fid"),
+    ]:
+        tsv = f"plots/live/{stage}/{model}/plots/metrics/seed0/{metric}.tsv"
+        values = shown[tsv][0]["content"]["data"]["values"]
+        assert {"step", metric.rsplit("/", 1)[-1]} <= set(values[0]), tsv
+    embedding = shown["plots/embedding/dann.csv"][0]["content"]
+    assert embedding["encoding"]["color"]["field"] == "domain"
+    assert {row["domain"] for row in embedding["data"]["values"]} == {"source", "target"}
+    assert shown["plots/embedding/dann.png"][0]["type"] == "image"
+    assert "oracle.csv" not in {p.name for p in (repo / "plots" / "embedding").iterdir()}
+    assert len(shown["plots/confusion/dann.csv"][0]["content"]["data"]["values"]) > 0
+    exp = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert "plots/live/adapt/dann/metrics.json" in json.dumps(exp)  # the final metrics
     translate = json.loads((repo / "metrics" / "translate.json").read_text())
     assert translate["gan"] == "cyclegan" and 0 <= translate["label_preservation"] <= 1
     assert not (repo / ".gantl" / "state" / "cyclegan").exists()  # removed once finished
