@@ -30,7 +30,7 @@ DOMAINS = ("source", "target")
 DOMAIN_COLORS = ("#3b75af", "#e8a317")
 PCA_DIMS = 50  # t-SNE's usual first step: fewer dimensions, less noise, same neighbours
 TSNE_ITERATIONS = 500  # 250 of early exaggeration, then 250 to settle: enough for ~600 points
-DPI = 80
+DPI = 96
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 from gantl.config import VALIDATORS
 from gantl.reporting.inputs import Curves
 
-DPI = 72
+DPI = 100
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 BAR, HIGHLIGHT = "#9db4cf", "#e8a317"  # bars; the recommended model's
 MARKERS = "DsP^vX"  # one per published table

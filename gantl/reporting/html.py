@@ -34,10 +34,14 @@ def note(text: str) -> str:
     return tag("p", esc(text), class_="note")
 
 
-def image(png: bytes, alt: str, caption: str | None = None) -> str:
-    """A PNG inlined as a data: URI, with an optional caption."""
+def image(png: bytes, alt: str, caption: str | None = None, zoom: int = 1) -> str:
+    """A PNG inlined as a data: URI, with an optional caption; `zoom` draws a small image of
+    pixels (a grid of 28-px digits) that many times larger, each pixel a crisp square."""
     data = base64.b64encode(png).decode("ascii")
-    img = f'<img src="data:image/png;base64,{data}"{attrs(alt=alt)}>'
+    shown = {"alt": alt}
+    if zoom > 1 and png[12:16] == b"IHDR":  # a PNG's first chunk: width, height (big-endian)
+        shown |= {"width": zoom * int.from_bytes(png[16:20], "big"), "class_": "pixels"}
+    img = f'<img src="data:image/png;base64,{data}"{attrs(**shown)}>'
     return tag("figure", img + (tag("figcaption", esc(caption)) if caption else ""))
 
 

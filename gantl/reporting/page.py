@@ -39,6 +39,7 @@ td.flag { color: #b3261e; font-weight: 600; white-space: nowrap; }
             font-weight: 600; }
 .footnotes { font-size: .88em; color: #444; }
 img { max-width: 100%; height: auto; } figure { margin: .6em 0; }
+img.pixels { image-rendering: pixelated; } code { font-size: .95em; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; } .grid figure { flex: 1 1 420px; }
 table.kv th:first-child, table.kv td:first-child { color: #555; }
 """

@@ -64,7 +64,7 @@ def translation_section(ws: Workspace) -> str:
     body = ""
     if grid is not None:
         caption = "rows: source | translated | reconstructed (two-way GANs) | real target"
-        body += image(grid, f"{gan} translations", caption)
+        body += image(grid, f"{gan} translations", caption, zoom=2)
     body += _quality_table(record) if record else note("metrics/translate.json not found")
     png = figures.translation_figure(gan, history) if history else None
     body += image(png, f"{gan} per epoch") if png else note(f"plots/translate/{gan}.csv not found")
@@ -142,5 +142,6 @@ def lineage_section(ws: Workspace) -> str:
         body += table(["param", "this run", "default"], cells, class_="params")
     elif ws.params is None:
         body += note("no params file: the params that differ from their defaults are unknown")
-    body += note("`gantl lineage <artifact>` traces any output back to its raw files")
+    command = tag("code", esc("gantl lineage <artifact>"))
+    body += tag("p", f"{command} traces any output back to its raw files", class_="note")
     return section("lineage", "Lineage", body)
