@@ -153,6 +153,16 @@ def _check_augment(v: Any) -> Any:
     return v
 
 
+WEIGHT_FILES = (".safetensors", ".pth", ".pt")
+
+
+def _check_pretrained(v: Any) -> Any:
+    """none, imagenet (torchvision's file in the torch hub cache) or a weights file's path."""
+    if v in ("none", "imagenet") or (isinstance(v, str) and v.endswith(WEIGHT_FILES)):
+        return v
+    raise ValueError("must be 'none', 'imagenet' or a path ending in .safetensors, .pth or .pt")
+
+
 def _check_device(v: str) -> str:
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
         raise ValueError("must be 'auto', 'cpu', 'mps', 'cuda' or 'cuda:<index>'")
@@ -162,7 +172,12 @@ def _check_device(v: str) -> str:
 class TrainConfig(_Section):
     """A supervised classifier run (source pretraining, target oracle)."""
 
-    model: Literal["auto", "lenet", "dtn"] = "auto"  # auto: LeNet for 1 channel, DTN for 3 (ADDA)
+    # auto: LeNet for grey digits, DTN for RGB ones (ADDA), ResNet-50 from 64 px up (TLlib)
+    model: Literal["auto", "lenet", "dtn", "resnet18", "resnet50"] = "auto"
+    # a ResNet's starting weights: none (from scratch), imagenet (torchvision's file, read from
+    # the torch hub cache, never downloaded) or a .safetensors/.pth file of backbone weights
+    pretrained: str = "none"
+    backbone_lr: Float = Field(0.1, gt=0, le=1)  # a pretrained backbone's lr, × the head's (TLlib)
     width: Float = Field(1.0, gt=0, le=4)  # DTN channel multiplier; the CPU recipes use 0.5
     epochs: Epochs = 10  # protocol files: 30 on a CPU; auto: `steps` optimisation steps
     steps: Int = Field(
@@ -181,6 +196,13 @@ class TrainConfig(_Section):
 
     _augment = field_validator("augment", mode="before")(_check_augment)
     _device = field_validator("device")(_check_device)
+    _pretrained = field_validator("pretrained")(_check_pretrained)
+
+    @model_validator(mode="after")
+    def _weights_need_a_resnet(self) -> TrainConfig:
+        if self.pretrained != "none" and self.model in ("lenet", "dtn"):
+            raise ValueError(f"pretrained weights are for ResNets, not model {self.model!r}")
+        return self
 
 
 class EvaluateConfig(_Section):

@@ -23,7 +23,7 @@ from torch import nn
 
 from gantl.config import AdaptConfig, AddaConfig
 from gantl.methods.gan_losses import domain_accuracy, domain_loss, nonsaturating_g_loss
-from gantl.models.classifier import Classifier
+from gantl.models.classifier import Classifier, parameter_groups
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.data import AdaptationData
@@ -92,7 +92,8 @@ def train_adda(
         p.requires_grad_(True)
     disc = DomainDiscriminator(source.encoder.out_features, cfg.disc_hidden).to(device)
     betas = (cfg.beta1, cfg.beta2)
-    opt_t = torch.optim.Adam(target.encoder.parameters(), lr=cfg.lr, betas=betas)
+    groups = parameter_groups([target.encoder], cfg.lr, target.arch.backbone_lr)
+    opt_t = torch.optim.Adam(groups, lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=betas)
     keep = KeepBest(data, adapt, cfg.epochs, device, seed)
     for epoch in range(1, cfg.epochs + 1):

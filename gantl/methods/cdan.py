@@ -43,7 +43,7 @@ from torch import nn
 
 from gantl.config import AdaptConfig, CdanConfig
 from gantl.methods.gan_losses import domain_accuracy, domain_loss, weighted_domain_loss
-from gantl.models.classifier import Classifier
+from gantl.models.classifier import Classifier, parameter_groups
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
 from gantl.models.multilinear import MultilinearMap, RandomizedMultilinearMap
@@ -129,7 +129,7 @@ def train_cdan(
     mapping = conditioning_map(model.encoder.out_features, classes, cfg, seed).to(device)
     disc = DomainDiscriminator(mapping.out_features, cfg.disc_hidden).to(device)
     optimizer = torch.optim.SGD(
-        [*model.parameters(), *disc.parameters()],
+        parameter_groups([model, disc], cfg.lr, model.arch.backbone_lr),
         lr=cfg.lr,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,

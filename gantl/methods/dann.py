@@ -21,10 +21,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from gantl.config import AdaptConfig, DannConfig
 from gantl.methods.gan_losses import domain_accuracy, domain_loss
-from gantl.models.classifier import Classifier
+from gantl.models.classifier import Classifier, parameter_groups
 from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
 from gantl.runtime import resolve_device, seed_everything
@@ -115,15 +116,13 @@ def train_dann(
     model.to(device)
     disc = DomainDiscriminator(model.encoder.out_features, cfg.disc_hidden).to(device)
 
-    def sgd(params) -> torch.optim.SGD:
+    def sgd(*modules: nn.Module) -> torch.optim.SGD:
+        groups = parameter_groups(modules, cfg.lr, model.arch.backbone_lr)
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
 
-    if cfg.variant == "grl":
-        optimizers = [sgd([*model.parameters(), *disc.parameters()])]
-    else:
-        optimizers = [sgd(model.parameters()), sgd(disc.parameters())]
+    optimizers = [sgd(model, disc)] if cfg.variant == "grl" else [sgd(model), sgd(disc)]
     steps = data.steps_per_epoch(cfg.batch_size)
     total = cfg.epochs * steps
     keep = KeepBest(data, adapt, cfg.epochs, device, seed)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from gantl.config import AdaptConfig, RefineConfig
 from gantl.data.augment import augment_batch
-from gantl.models.classifier import Classifier
+from gantl.models.classifier import Classifier, parameter_groups
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import shuffled_batches, shuffled_steps
 from gantl.training.data import AdaptationData
@@ -112,7 +112,7 @@ def train_refine(
     model = copy.deepcopy(start).to(device)
     model.head.requires_grad_(False)  # SHOT: the source hypothesis stays fixed
     optimizer = torch.optim.SGD(
-        model.encoder.parameters(),
+        parameter_groups([model.encoder], cfg.lr, model.arch.backbone_lr),
         lr=cfg.lr,
         momentum=cfg.momentum,
         weight_decay=cfg.weight_decay,

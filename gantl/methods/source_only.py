@@ -10,6 +10,7 @@ own held-out split, so no target label is ever used for source-only selection.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,9 +21,11 @@ import torch.nn.functional as F
 from gantl.config import TrainConfig
 from gantl.data.augment import augment_batch
 from gantl.eval.metrics import accuracy, predict
-from gantl.models.classifier import Architecture, Classifier
+from gantl.models.classifier import Architecture, Classifier, load_backbone, parameter_groups
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import shuffled_batches
+
+log = logging.getLogger("gantl")
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,16 @@ def train_classifier(
     """
     generator = seed_everything(seed)  # before the model exists: its init is seeded too
     model = Classifier(arch)
+    if cfg.pretrained != "none":
+        log.info("starting from the weights in %s", load_backbone(model, cfg.pretrained))
     device = resolve_device(cfg.device)
     x_train, y_train = train
     x_val, y_val = val
     if len(x_train) == 0:
         raise ValueError("training split is empty")
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = parameter_groups([model], cfg.lr, arch.backbone_lr)
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     best_state, best_acc, best_epoch = None, -1.0, 0
     history: list[EpochRecord] = []
     start = time.perf_counter()

@@ -12,17 +12,21 @@ learned apart from the direction v_k/‖v_k‖, so no class wins by the length o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from gantl.models.dtn import DTNEncoder
 from gantl.models.lenet import LeNetEncoder
+from gantl.models.resnet import RESNETS, ResNetEncoder, load_pretrained
 from gantl.models.translated import TranslatedEncoder, build_translator
 
-ModelName = Literal["lenet", "dtn"]
+ModelName = Literal["lenet", "dtn", "resnet18", "resnet50"]
+MODELS = ("lenet", "dtn", "resnet18", "resnet50")
+PHOTO_SIZE = 64  # `auto` reads images this large or larger as photos: ResNet-50
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,23 @@ class Architecture:
     # a frozen target → source generator before the encoder (gantl.models.translated): the
     # record of the translator it comes from, or None
     translator: dict | None = None
+    # the backbone's learning rate as a share of the rest's: TLlib fine-tunes an ImageNet
+    # backbone at 0.1× the bottleneck and head (1.0 for networks trained from scratch)
+    backbone_lr: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def choose_model(requested: str, in_channels: int) -> ModelName:
-    """`auto` picks LeNet for grey images and DTN for RGB, as the ADDA/DTN digit papers do."""
+def choose_model(requested: str, in_channels: int, image_size: int = 32) -> ModelName:
+    """`auto` picks LeNet for grey digits and DTN for RGB ones, as the ADDA/DTN digit papers
+    do, and ResNet-50 for photos (PHOTO_SIZE px and up), as TLlib and DomainBed do."""
     if requested == "auto":
+        if image_size >= PHOTO_SIZE:
+            return "resnet50"
         return "lenet" if in_channels == 1 else "dtn"
-    if requested not in ("lenet", "dtn"):
-        raise ValueError(f"unknown model {requested!r}; expected 'auto', 'lenet' or 'dtn'")
+    if requested not in MODELS:
+        raise ValueError(f"unknown model {requested!r}; expected 'auto' or one of {MODELS}")
     return requested  # type: ignore[return-value]
 
 
@@ -71,6 +81,8 @@ def build_encoder(arch: Architecture) -> nn.Module:
     reading translated images when it names a translator."""
     if arch.name == "lenet":
         encoder: nn.Module = LeNetEncoder(arch.in_channels, arch.image_size)
+    elif arch.name in RESNETS:
+        encoder = ResNetEncoder(arch.name, arch.in_channels)
     else:
         encoder = DTNEncoder(arch.in_channels, arch.image_size, width=arch.width)
     if arch.bottleneck > 0:
@@ -86,6 +98,42 @@ def build_head(arch: Architecture, in_features: int) -> nn.Module:
     if arch.head == "weight_norm":
         head = nn.utils.parametrizations.weight_norm(head, name="weight", dim=0)
     return head
+
+
+def parameter_groups(
+    modules: Iterable[nn.Module], lr: float, backbone_lr: float = 1.0
+) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups for `modules` at learning rate `lr`: one group, or, when
+    `backbone_lr` ≠ 1, the ResNet backbones' parameters apart at `backbone_lr` × lr (TLlib's
+    `get_parameters`). Each group keeps its `lr_mult`, which `schedules.set_lr` applies."""
+    modules = list(modules)
+    params = [p for m in modules for p in m.parameters()]
+    backbone = {
+        id(p)
+        for m in modules
+        for sub in m.modules()
+        if isinstance(sub, ResNetEncoder)
+        for p in sub.parameters()
+    }
+    if backbone_lr == 1.0 or not backbone:
+        return [{"params": params, "lr": lr, "lr_mult": 1.0}]
+    return [
+        {
+            "params": [p for p in params if id(p) in backbone],
+            "lr": backbone_lr * lr,
+            "lr_mult": backbone_lr,
+        },
+        {"params": [p for p in params if id(p) not in backbone], "lr": lr, "lr_mult": 1.0},
+    ]
+
+
+def load_backbone(model: nn.Module, pretrained: str) -> str:
+    """Load `pretrained` ("imagenet" or a weights file) into `model`'s ResNet backbone; the
+    file it read. A ValueError when the model has no ResNet."""
+    backbones = [m for m in model.modules() if isinstance(m, ResNetEncoder)]
+    if not backbones:
+        raise ValueError("pretrained weights are for ResNet backbones (model: resnet18/resnet50)")
+    return str(load_pretrained(backbones[0], pretrained))
 
 
 class Classifier(nn.Module):

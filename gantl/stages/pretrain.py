@@ -13,10 +13,11 @@ from typing import Any
 from gantl.checkpoint import input_hashes, save_checkpoint
 from gantl.config import Params, TrainConfig
 from gantl.data.store import read_split
-from gantl.errors import DataError
+from gantl.errors import ConfigError, DataError
 from gantl.io import atomic_dir
 from gantl.methods.source_only import EpochRecord, train_classifier
 from gantl.models.classifier import Architecture, choose_model
+from gantl.models.resnet import RESNETS
 from gantl.progress import progress_bar
 from gantl.stages.curves import live_dir, write_manifest_curves
 from gantl.stages.manifest import manifest
@@ -43,14 +44,21 @@ def oracle(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "orac
 def architecture(cfg: TrainConfig, meta: dict[str, Any]) -> Architecture:
     """The network `cfg` asks for, sized to a split's images and classes."""
     h, _, c = meta["shape"]
+    name = choose_model(cfg.model, c, h)
+    if cfg.pretrained != "none" and name not in RESNETS:
+        raise ConfigError(
+            f"pretrained: {cfg.pretrained!r} weights are for ResNets, but model {cfg.model!r} "
+            f"is {name} for {h}-px images; set model: resnet18 or resnet50"
+        )
     return Architecture(
-        name=choose_model(cfg.model, c),
+        name=name,
         in_channels=c,
         image_size=h,
         num_classes=len(meta["class_names"]),
         width=cfg.width,
         bottleneck=cfg.bottleneck,
         head=cfg.head,
+        backbone_lr=cfg.backbone_lr if cfg.pretrained != "none" else 1.0,
     )
 
 

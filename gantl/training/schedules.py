@@ -28,6 +28,7 @@ def linear_decay(epoch: int, epochs: int, decay_epochs: int) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Every parameter group of `optimizer` to learning rate `lr`."""
+    """Every parameter group of `optimizer` to learning rate `lr` × its `lr_mult` (a
+    fine-tuned backbone's share, gantl.models.classifier.parameter_groups; else 1)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)
