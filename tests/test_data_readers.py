@@ -10,6 +10,7 @@ import bz2
 import gzip
 import io
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -22,7 +23,14 @@ from PIL import Image
 
 from gantl.data.bundled import read_mnist5k, read_uci_digits
 from gantl.data.domain import DIGIT_CLASSES, RawDomain
-from gantl.data.readers import read_folder, read_mnist, read_npz, read_svhn, read_usps
+from gantl.data.readers import (
+    read_folder,
+    read_list,
+    read_mnist,
+    read_npz,
+    read_svhn,
+    read_usps,
+)
 from gantl.data.specs import SPEC_KINDS, load_domain, parse_spec, resolve_path
 from gantl.data.synthetic import PHOTO_NAMES, _photos, make_mnistm
 from gantl.errors import ConfigError, DataError
@@ -370,6 +378,55 @@ def test_folder_train_test_rgb_and_mixed_sizes(tmp_path: Path) -> None:
     assert domain.splits["train"].images[0, 0, 0].tolist() == [50, 50, 50]
     assert any("resized 2 of 3" in note for note in domain.notes)
     assert domain.splits["test"].origins[0] == "test/1/c.png"
+
+
+# ----------------------------------------------------------------------------- image lists
+
+
+def _tllib_layout(root: Path) -> Path:
+    """TLlib's layout: <root>/image_list/dom.txt naming <root>/dom/images/<class>/<file>."""
+    for cls, value in (("cup", 10), ("pen", 20)):
+        for i in range(2):
+            write_png(root / "dom" / "images" / cls / f"{i}.png", gray(value + i))
+    listing = root / "image_list" / "dom.txt"
+    listing.parent.mkdir(parents=True)
+    lines = [f"dom/images/{c}/{i}.png {k}" for k, c in enumerate(("cup", "pen")) for i in range(2)]
+    listing.write_text("# a comment\n" + "\n".join(lines[::-1]) + "\n\n")
+    return listing
+
+
+def test_an_image_list_in_tllibs_layout_reads_paths_one_folder_up(tmp_path: Path) -> None:
+    listing = _tllib_layout(tmp_path)
+    domain = read_list(listing)
+    assert domain.name == "dom" and domain.spec == f"list:{listing}"
+    assert domain.class_names == ("0", "1")
+    split = domain.splits["train"]
+    assert split.labels.tolist() == [1, 1, 0, 0]  # the list's order
+    assert split.images[:, 0, 0, 0].tolist() == [21, 20, 11, 10]
+    assert domain.raw_files[0] == listing and len(domain.raw_files) == 5
+    assert load_domain(f"list:{listing}").shape == (8, 8, 1)
+
+
+def test_an_image_list_beside_its_images(tmp_path: Path) -> None:
+    write_png(tmp_path / "a.png", gray(5))
+    (tmp_path / "list.txt").write_text("a.png 2\n")
+    domain = read_list(tmp_path / "list.txt")
+    assert domain.class_names == ("0", "1", "2") and domain.splits["train"].origins[0] == "a.png"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a.png cat\n", "list.txt:1: expected '<image path> <integer label>', got 'a.png cat'"),
+        ("a.png 0\nmissing.png 1\n", "list.txt:2: no image missing.png beside the list"),
+        ("# only a comment\n", "list.txt: the image list names no images"),
+    ],
+)
+def test_a_bad_image_list_names_the_file_and_line(tmp_path: Path, text, message) -> None:
+    write_png(tmp_path / "a.png", gray(5))
+    (tmp_path / "list.txt").write_text(text)
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_list(tmp_path / "list.txt")
 
 
 def test_folder_rgb_files_with_gray_content_are_one_channel(tmp_path: Path) -> None:

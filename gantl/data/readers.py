@@ -14,6 +14,7 @@ import re
 import struct
 import warnings
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -441,6 +442,20 @@ def read_folder(path: Path) -> RawDomain:
     entries = {
         split: _folder_entries(root, class_names, class_root) for split, root in roots.items()
     }
+    where = {split: str(root) for split, root in roots.items()}
+    return _decoded_domain(path, f"folder:{path}", entries, where, class_names)
+
+
+def _decoded_domain(
+    path: Path,
+    spec: str,
+    entries: dict[str, list[tuple[int, Path]]],
+    where: dict[str, str],
+    class_names: tuple[str, ...],
+) -> RawDomain:
+    """Decode each split's (label, file) entries to one mode and size: grey when every image
+    is, else RGB; the first image's size, others resized (and a note saying how many).
+    `path` names the domain; `where` names each split's source in errors and metadata."""
     images = {split: [_load_image(f) for _, f in items] for split, items in entries.items()}
     all_images = [im for ims in images.values() for im in ims]
     gray = all(_is_gray(im) for im in all_images)
@@ -448,6 +463,7 @@ def read_folder(path: Path) -> RawDomain:
     size = all_images[0].size
     resized = 0
     splits: dict[str, Split] = {}
+    base = path if path.is_dir() else path.parent
     for split, ims in images.items():
         arrays = []
         for im in ims:
@@ -457,9 +473,9 @@ def read_folder(path: Path) -> RawDomain:
                 resized += 1
             arrays.append(np.asarray(im, dtype=np.uint8))
         labels = np.array([label for label, _ in entries[split]], dtype=np.int64)
-        origins = [f.relative_to(path).as_posix() for _, f in entries[split]]
+        origins = [_origin(f, base) for _, f in entries[split]]
         splits[split] = make_split(
-            np.stack(arrays), labels, str(roots[split]), len(class_names), origins
+            np.stack(arrays), labels, where[split], len(class_names), origins
         )
     notes = []
     if resized:
@@ -468,13 +484,72 @@ def read_folder(path: Path) -> RawDomain:
             f"{size[0]}×{size[1]} (the first image's size), bilinear"
         )
     return RawDomain(
-        name=path.resolve().name,
-        spec=f"folder:{path}",
+        name=path.resolve().stem if path.is_file() else path.resolve().name,
+        spec=spec,
         splits=splits,
         class_names=class_names,
         raw_files=tuple(f for items in entries.values() for _, f in items),
         notes=tuple(notes),
     )
+
+
+def _origin(file: Path, base: Path) -> str:
+    """An image's name in the store: relative to the domain's folder where it lies inside."""
+    try:
+        return file.relative_to(base).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+# ----------------------------------------------------------------------------- image lists
+
+
+def _list_entries(file: Path) -> list[tuple[int, Path]]:
+    """(label, image) of each `<image path> <integer label>` line of an image list (TLlib's
+    format; blank lines and `#` comments skipped). A relative path is looked up beside the
+    list, then one folder up (TLlib's `<root>/image_list/<domain>.txt` names `<root>/…`)."""
+    try:
+        text = _read_bytes(file).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{file}: an image list must be UTF-8 text ({exc.reason})") from None
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, label = line.rpartition(" ")
+        if not name.strip() or not label.isdigit():
+            raise DataError(
+                f"{file}:{number}: expected '<image path> <integer label>', got {line!r}"
+            )
+        image = Path(name.strip())
+        if not image.is_absolute():
+            found = [d / image for d in (file.parent, file.parent.parent) if (d / image).is_file()]
+            if not found:
+                raise DataError(
+                    f"{file}:{number}: no image {image} beside the list or one folder up "
+                    f"({file.parent}, {file.parent.parent})"
+                )
+            image = found[0]
+        elif not image.is_file():
+            raise DataError(f"{file}:{number}: no image {image}")
+        entries.append((int(label), image))
+    if not entries:
+        raise DataError(f"{file}: the image list names no images")
+    return entries
+
+
+def read_list(path: Path) -> RawDomain:
+    """An image-list file: one train split, classes named by their integer labels 0…max."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: expected an image-list file of '<image path> <label>' lines")
+    entries = _list_entries(path)
+    class_names = tuple(str(k) for k in range(1 + max(label for label, _ in entries)))
+    domain = _decoded_domain(
+        path, f"list:{path}", {"train": entries}, {"train": str(path)}, class_names
+    )
+    return replace(domain, raw_files=(path, *domain.raw_files))  # the list is an input too
 
 
 # ----------------------------------------------------------------------------- NPZ

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from gantl.errors import ConfigError
 
-SPEC_KINDS: tuple[str, ...] = ("mnist", "usps", "svhn", "folder", "npz", "bundled", "synthetic")
+SPEC_KINDS: tuple[str, ...] = (
+    "mnist",
+    "usps",
+    "svhn",
+    "folder",
+    "list",
+    "npz",
+    "bundled",
+    "synthetic",
+)
 SPEC_FORMS: dict[str, str] = {
     "mnist": "mnist:<dir with IDX files>",
     "usps": "usps:<usps.h5 | zip.train[.gz|.bz2] | dir>",
     "svhn": "svhn:<dir with train_32x32.mat / test_32x32.mat>",
     "folder": "folder:<dir>/<class>/*.png or <dir>/train|test/<class>/…",
+    "list": "list:<file of '<image path> <label>' lines>",
     "npz": "npz:<file.npz>",
     "bundled": "bundled:mnist5k | bundled:uci-digits",
     "synthetic": "synthetic:mnistm[:<base spec>]",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gantl.data.bundled import read_mnist5k, read_uci_digits
 from gantl.data.domain import RawDomain
-from gantl.data.readers import read_folder, read_mnist, read_npz, read_svhn, read_usps
+from gantl.data.readers import read_folder, read_list, read_mnist, read_npz, read_svhn, read_usps
 from gantl.data.spec_syntax import (
     BUNDLED_NAMES,
     DATA_DIR_ENV,
@@ -41,6 +41,7 @@ PATH_READERS: dict[str, Callable[[Path], RawDomain]] = {
     "usps": read_usps,
     "svhn": read_svhn,
     "folder": read_folder,
+    "list": read_list,
     "npz": read_npz,
 }
 __all__ = [
