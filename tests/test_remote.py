@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -32,14 +33,19 @@ def lock_outs(lock_text: str) -> dict[str, dict]:
 
 
 def uncached_outs(repo: Path) -> set[str]:
-    """Paths dvc.yaml declares with `cache: false` (outs, metrics and plots alike)."""
+    """Paths dvc.yaml declares with `cache: false` (outs, metrics and plots alike); a path of a
+    `foreach` stage or with a param in it (`plots/live/adapt/${item}`) as the ones it became."""
 
     def walk(node: object) -> set[str]:
         found: set[str] = set()
         if isinstance(node, dict):
             for key, value in node.items():
                 if isinstance(value, dict) and value.get("cache") is False:
-                    found.add(key)
+                    if "${" in key:
+                        pattern = re.sub(r"\$\{[^}]+\}", "*", key)
+                        found |= {p.relative_to(repo).as_posix() for p in repo.glob(pattern)}
+                    else:
+                        found.add(key)
                 found |= walk(value)
         elif isinstance(node, list):
             for item in node:

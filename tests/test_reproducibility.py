@@ -33,6 +33,7 @@ from tests.test_remote import (
 pytestmark = pytest.mark.slow
 
 VOLATILE = {"seconds", "wall_time_s", "git_commit"}  # when and from which commit, not what
+HEADLINE = re.compile(r'<td[^>]*data-model="([^"]+)" data-metric="([^"]+)">([^<]*)<')  # the page
 
 
 def without_volatile(node: object) -> object:
@@ -116,8 +117,12 @@ def test_prepare_of_repo_files_does_not_depend_on_where_the_repo_lives(tmp_path)
 def test_training_gives_the_same_weights_and_accuracies(rerun):
     clone = rerun
     changed = set(run(["git", "diff", "--name-only"], clone).stdout.split())
-    # metrics/summary.json (every accuracy), reports and confusion matrices: no diff at all.
-    assert changed <= {"dvc.lock", "metrics/translate.json"}
+    # metrics/summary.json (every accuracy), reports and confusion matrices: no diff at all;
+    # the page names the commit, dvc.lock's hash and the seconds, but not one figure changes
+    assert changed <= {"dvc.lock", "metrics/translate.json", "reports/index.html"}
+    page = committed(clone, "reports/index.html")
+    assert HEADLINE.findall(page) == HEADLINE.findall((clone / "reports/index.html").read_text())
+    assert len(HEADLINE.findall(page)) > 20
     assert without_volatile(json.loads(committed(clone, "metrics/translate.json"))) == (
         without_volatile(json.loads((clone / "metrics" / "translate.json").read_text()))
     )
