@@ -29,6 +29,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from gantl.reporting.page import headline_figures
+
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("gantl", "flows", "tasks", "dvc.yaml", ".dvc/config", ".dvc/plots", ".dvcignore")
 OUTPUTS = ("data", "models", "metrics", "reports", "plots")
@@ -71,6 +73,8 @@ def snapshot(repo: Path) -> dict[str, str]:
             data = path.read_bytes()
             if path.suffix == ".json":
                 data = json.dumps(_without_volatile(json.loads(data)), sort_keys=True).encode()
+            elif path.suffix == ".html":  # the page names the commit and seconds: its figures
+                data = json.dumps(headline_figures(data.decode())).encode()
             digests[path.relative_to(repo).as_posix()] = hashlib.sha256(data).hexdigest()
     return digests
 

@@ -25,6 +25,7 @@ from gantl.checkpoint import MANIFEST, WEIGHTS, load_classifier, save_checkpoint
 from gantl.errors import DataError
 from gantl.io import atomic_dir, write_json
 from gantl.models.classifier import Architecture, Classifier
+from gantl.reporting.page import headline_figures
 from gantl.training.resume import load_state, save_state
 from tests.conftest import copy_repo, run
 from tests.test_reproducibility import without_volatile
@@ -306,9 +307,12 @@ def contents(repo: Path) -> dict[str, object]:
     found: dict[str, object] = {}
     for name, digest in snapshot(repo).items():
         path = repo / name
-        found[name] = (
-            without_volatile(json.loads(path.read_text())) if name.endswith(".json") else digest
-        )
+        if name.endswith(".json"):
+            found[name] = without_volatile(json.loads(path.read_text()))
+        elif name.endswith(".html"):  # the page: its figures (it names the commit and seconds)
+            found[name] = headline_figures(path.read_text())
+        else:
+            found[name] = digest
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from gantl import report
@@ -76,3 +77,13 @@ def document(ws: Workspace) -> str:
         + tag("style", CSS)
     )
     return f'<!DOCTYPE html>\n<html lang="en">\n{tag("head", head)}\n{tag("body", body)}\n</html>\n'
+
+
+# a headline cell as html.py writes it: <td … data-model="adda" data-metric="target_acc_mean">
+_HEADLINE = re.compile(r'<td[^>]*data-model="([^"]+)" data-metric="([^"]+)">([^<]*)<')
+
+
+def headline_figures(page: str) -> list[tuple[str, str, str]]:
+    """(model, metric, shown value) of each headline cell of a page, in page order: what two
+    runs' pages must agree on, while their commit, dvc.lock hash and seconds may differ."""
+    return _HEADLINE.findall(page)
