@@ -6,6 +6,7 @@ import errno
 import importlib
 import json
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -169,6 +170,16 @@ def fail(exc: BaseException) -> typer.Exit:
     return typer.Exit(2)
 
 
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Train with this many data-parallel processes (torchrun, DDP): each takes "
+        "batch_size rows of every step. pretrain and oracle.",
+    ),
+]
+
+
 @app.command()
 def stage(
     name: Annotated[StageName, typer.Argument(help="The pipeline stage to run.")],
@@ -183,9 +194,16 @@ def stage(
     params_file: ParamsOpt = Path("params.yaml"),
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,
+    nproc: NprocOpt = 1,
 ) -> None:
     """Run one pipeline stage with the paths of dvc.yaml (what `dvc repro` calls)."""
-    progress.configure(quiet)
+    from gantl.training import distributed
+
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        raise typer.Exit(_launch_data_parallel(name, nproc))
+    distributed.init_from_env()
+    writer = distributed.is_main()
+    progress.configure(quiet or not writer)  # one process speaks: the one that writes
     from gantl.config import load_params
     from gantl.stages.paths import OUTPUTS, STAGING
     from gantl.transaction import stage_transaction
@@ -207,13 +225,42 @@ def stage(
                     "cyclegan+adda; for refine and t2s also source)"
                 )
             args = (params, method)
-        with stage_transaction(OUTPUTS, STAGING):  # all outputs swap in together, or none
+        # all outputs swap in together, or none; written by one data-parallel process only
+        with stage_transaction(OUTPUTS, STAGING, commit=writer):
             result = run_stage(*args)
     except GantlError as exc:
         raise fail(exc) from None
+    finally:
+        distributed.shutdown()
+    if not writer:
+        return
     progress.record_stage_time(name.value, method, time.perf_counter() - started)
     if name is StageName.evaluate and not quiet:
         print_summary(result)
+
+
+DATA_PARALLEL_STAGES = ("pretrain", "oracle")
+
+
+def _launch_data_parallel(name: StageName, nproc: int) -> int:
+    """Rerun this very `gantl stage` command under torchrun with `nproc` processes (no shell:
+    the arguments pass as a list); its exit status."""
+    from gantl.training.distributed import torchrun_command
+
+    if name.value not in DATA_PARALLEL_STAGES:
+        raise fail(
+            ConfigError(
+                f"--nproc: data-parallel training runs the {' and '.join(DATA_PARALLEL_STAGES)} "
+                f"stages, not {name.value} (use --nproc 1)"
+            )
+        )
+    argv, args = [], iter(sys.argv[1:])
+    for arg in args:
+        if arg == "--nproc":
+            next(args, None)
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    return subprocess.run(torchrun_command(nproc, argv), check=False).returncode
 
 
 def print_summary(summary: dict) -> None:

@@ -98,8 +98,11 @@ def after_commit(action: Callable[[], None]) -> None:
 
 
 @contextlib.contextmanager
-def stage_transaction(roots: Sequence[Path], staging: Path) -> Iterator[Transaction]:
-    """Stage every atomic write under `roots` in `staging`; swap them in together on success."""
+def stage_transaction(
+    roots: Sequence[Path], staging: Path, commit: bool = True
+) -> Iterator[Transaction]:
+    """Stage every atomic write under `roots` in `staging`; swap them in together on success
+    (or, with `commit=False`, drop them: a data-parallel process other than the writer)."""
     staging = Path(staging)
     staging.mkdir(parents=True, exist_ok=True)
     recover(staging)
@@ -117,9 +120,10 @@ def stage_transaction(roots: Sequence[Path], staging: Path) -> Iterator[Transact
             shutil.rmtree(folder, ignore_errors=True)
             raise
         _current.reset(token)
-        _commit(transaction)
+        if commit:
+            _commit(transaction)
     shutil.rmtree(folder, ignore_errors=True)
-    for action in transaction.after:
+    for action in transaction.after if commit else ():
         action()
 
 

@@ -24,6 +24,7 @@ from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Architecture, Classifier, load_backbone, parameter_groups
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import shuffled_batches
+from gantl.training.distributed import all_sum, data_parallel, shard, world
 
 log = logging.getLogger("gantl")
 
@@ -75,6 +76,8 @@ def train_classifier(
     if len(x_train) == 0:
         raise ValueError("training split is empty")
     model = model.to(device)
+    trained = data_parallel(model, device)  # `model` itself in a single process
+    processes = world()[1]
     groups = parameter_groups([model], cfg.lr, arch.backbone_lr)
     optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     best_state, best_acc, best_epoch = None, -1.0, 0
@@ -84,23 +87,28 @@ def train_classifier(
         t0 = time.perf_counter()
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        for idx in shuffled_batches(len(x_train), cfg.batch_size, generator, epoch_rows):
+        # one global batch of processes × batch_size rows; each process trains on its share
+        batches = shuffled_batches(
+            len(x_train), cfg.batch_size * processes, generator, epoch_rows, min_rows=2 * processes
+        )
+        for idx in batches:
             # 1. prepare batch
             x, y = x_train[idx], y_train[idx]
-            x = augment_batch(x, cfg.augment, generator).to(device)
-            y = y.to(device)
+            x = shard(augment_batch(x, cfg.augment, generator)).to(device)
+            y = shard(y).to(device)
             # 2. update F and C
-            logits = model(x)
+            logits = trained(x)
             loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             # 3. log
-            loss_sum += loss.item() * len(idx)
+            loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
+            seen += len(y)
             if on_step is not None:
                 on_step()
+        loss_sum, correct, seen = all_sum([loss_sum, correct, seen])  # over the processes
         val_acc = accuracy(y_val, predict(model, x_val, device=device)) if len(x_val) else 0.0
         record = EpochRecord(
             epoch=epoch,

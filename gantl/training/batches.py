@@ -19,15 +19,20 @@ import torch
 
 
 def shuffled_batches(
-    n: int, batch_size: int, generator: torch.Generator, rows: int | None = None
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    rows: int | None = None,
+    min_rows: int = 2,
 ) -> Iterator[torch.Tensor]:
     """One epoch over `rows` (default all `n`) of `n` rows in a fresh random order; a trailing
-    batch of one row is skipped (a lone sample breaks batch norm and adds nothing)."""
+    batch of fewer than `min_rows` is skipped (a lone sample breaks batch norm and adds
+    nothing; data-parallel training asks for two per process)."""
     rows = n if rows is None else min(rows, n)
     order = torch.randperm(n, generator=generator)[:rows]
     for i in range(0, rows, batch_size):
         idx = order[i : i + batch_size]
-        if len(idx) >= 2:
+        if len(idx) >= min_rows:
             yield idx
 
 

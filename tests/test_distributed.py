@@ -1,0 +1,96 @@
+"""Data-parallel training under torchrun (gloo, CPU): 2 processes at batch B take the steps
+1 process takes at batch 2B, and `gantl stage pretrain --nproc 2` writes its outputs once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from gantl.training.distributed import torchrun_command
+from tests.conftest import ROOT, TINY_PARAMS, run
+
+pytestmark = pytest.mark.slow
+
+# LeNet on 64 random 16-px images, 2 epochs of 4 global batches. Dropout is switched off: its
+# masks are drawn per process, so only a network without it (and, on CPU, without batch norm,
+# which torch synchronises on GPUs only) can match one process bit for bit.
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from safetensors.torch import save_file
+    from gantl.config import TrainConfig
+    from gantl.methods.source_only import train_classifier
+    from gantl.models.classifier import Architecture
+    from gantl.training import distributed
+
+    torch.nn.Dropout.forward = torch.nn.Dropout2d.forward = lambda self, x: x
+    batch, out = int(sys.argv[1]), sys.argv[2]
+    distributed.init_from_env()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 16, 16, generator=g) * 2 - 1, torch.arange(64) % 10
+    cfg = TrainConfig(model="lenet", epochs=2, batch_size=batch, lr=1e-3, device="cpu")
+    result = train_classifier(Architecture("lenet", 1, 16, 10), (x, y), (x[:16], y[:16]), cfg)
+    if distributed.is_main():
+        save_file(result.model.state_dict(), out + ".safetensors")
+        history = [(r.train_loss, r.train_acc, r.val_acc) for r in result.history]
+        open(out + ".json", "w").write(json.dumps(history))
+    distributed.shutdown()
+    """
+)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def test_two_processes_at_batch_b_take_the_steps_of_one_at_2b(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, str(script), "16", str(one)], env=_env(), check=True)
+    torchrun = torchrun_command(2, [])[: -len(["-m", "gantl.cli"])]
+    subprocess.run([*torchrun, str(script), "8", str(two)], env=_env(), check=True)
+    single, parallel = load_file(f"{one}.safetensors"), load_file(f"{two}.safetensors")
+    assert single.keys() == parallel.keys()
+    for key, value in single.items():
+        torch.testing.assert_close(parallel[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    history_one = json.loads(Path(f"{one}.json").read_text())
+    history_two = json.loads(Path(f"{two}.json").read_text())  # summed over both processes
+    for epoch_two, epoch_one in zip(history_two, history_one, strict=True):
+        assert epoch_two == pytest.approx(epoch_one, rel=1e-5)  # loss, train acc, val acc
+
+
+def test_gantl_stage_pretrain_nproc_2_writes_one_checkpoint(tmp_path):
+    params = yaml.safe_load(TINY_PARAMS)
+    params["pretrain"] |= {"epochs": 1, "augment": "none"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["gantl", "stage", "prepare", "--quiet"], tmp_path)
+    out = run(["gantl", "stage", "pretrain", "--nproc", "2"], tmp_path)
+    from gantl.checkpoint import load_classifier
+
+    model, manifest = load_classifier(tmp_path / "models" / "source" / "seed_0")
+    assert manifest["stage"] == "pretrain" and model.arch.num_classes == 10
+    assert (tmp_path / "plots" / "live" / "pretrain" / "source_only" / "metrics.json").is_file()
+    assert out.stdout.count("pretrain seed 0: best epoch") <= 1  # one process speaks
+    assert not list((tmp_path / ".gantl" / "staging").glob("txn-*"))  # nothing left behind
+
+
+def test_nproc_is_refused_for_stages_that_do_not_train_data_parallel(tmp_path):
+    (tmp_path / "params.yaml").write_text(TINY_PARAMS)
+    result = run(["gantl", "stage", "evaluate", "--nproc", "2"], tmp_path, check=False)
+    assert result.returncode == 2
+    assert "--nproc: data-parallel training runs the pretrain and oracle stages, not evaluate" in (
+        result.stdout + result.stderr
+    )
