@@ -171,11 +171,11 @@ def fail(exc: BaseException) -> typer.Exit:
 
 
 NprocOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         min=1,
         help="Train with this many data-parallel processes (torchrun, DDP): each takes "
-        "batch_size rows of every step. pretrain and oracle.",
+        "batch_size rows of every step. pretrain and oracle (default: runtime.nproc).",
     ),
 ]
 
@@ -194,13 +194,15 @@ def stage(
     params_file: ParamsOpt = Path("params.yaml"),
     data_dir: DataDirOpt = None,
     quiet: QuietOpt = False,
-    nproc: NprocOpt = 1,
+    nproc: NprocOpt = None,
 ) -> None:
     """Run one pipeline stage with the paths of dvc.yaml (what `dvc repro` calls)."""
     from gantl.training import distributed
 
-    if nproc > 1 and not distributed.launched_by_torchrun():
-        raise typer.Exit(_launch_data_parallel(name, nproc))
+    if not distributed.launched_by_torchrun():
+        processes = _processes(name, nproc, params_file)
+        if processes > 1:
+            raise typer.Exit(_launch_data_parallel(name, processes))
     distributed.init_from_env()
     writer = distributed.is_main()
     progress.configure(quiet or not writer)  # one process speaks: the one that writes
@@ -240,6 +242,18 @@ def stage(
 
 
 DATA_PARALLEL_STAGES = ("pretrain", "oracle")
+
+
+def _processes(name: StageName, nproc: int | None, params_file: Path) -> int:
+    """--nproc, else params' runtime.nproc for the stages that train data-parallel."""
+    if nproc is not None or name.value not in DATA_PARALLEL_STAGES:
+        return nproc or 1
+    from gantl.config import load_params
+
+    try:
+        return load_params(params_file).runtime.nproc
+    except GantlError as exc:
+        raise fail(exc) from None
 
 
 def _launch_data_parallel(name: StageName, nproc: int) -> int:

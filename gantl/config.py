@@ -205,6 +205,14 @@ class TrainConfig(_Section):
         return self
 
 
+class RuntimeConfig(_Section):
+    """How the training stages use the machine (results agree to float tolerance)."""
+
+    # data-parallel processes for pretrain and oracle (torchrun, DDP); `gantl stage --nproc`
+    # overrides it. Each process takes batch_size rows of every step.
+    nproc: Int = Field(1, ge=1)
+
+
 class EvaluateConfig(_Section):
     """How the pipeline's models are scored on the test splits."""
 
@@ -530,6 +538,7 @@ class Params(_Section):
     stargan: StarGanConfig
     pixelda: PixelDaConfig
     evaluate: EvaluateConfig
+    runtime: RuntimeConfig = RuntimeConfig()  # optional: params files from before it still load
 
     @property
     def pixel_models(self) -> list[str]:

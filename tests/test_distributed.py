@@ -94,3 +94,15 @@ def test_nproc_is_refused_for_stages_that_do_not_train_data_parallel(tmp_path):
     assert "--nproc: data-parallel training runs the pretrain and oracle stages, not evaluate" in (
         result.stdout + result.stderr
     )
+
+
+def test_runtime_nproc_in_params_is_the_default_of_the_training_stages(tmp_path):
+    from gantl.cli import StageName, _processes
+
+    params = yaml.safe_load(TINY_PARAMS) | {"runtime": {"nproc": 2}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _processes(StageName.pretrain, None, tmp_path / "params.yaml") == 2
+    assert _processes(StageName.oracle, 3, tmp_path / "params.yaml") == 3  # --nproc wins
+    assert _processes(StageName.evaluate, None, tmp_path / "params.yaml") == 1
+    (tmp_path / "old.yaml").write_text(TINY_PARAMS)  # a params file from before `runtime`
+    assert _processes(StageName.pretrain, None, tmp_path / "old.yaml") == 1
