@@ -211,6 +211,10 @@ class RuntimeConfig(_Section):
     # data-parallel processes for pretrain and oracle (torchrun, DDP); `gantl stage --nproc`
     # overrides it. Each process takes batch_size rows of every step.
     nproc: Int = Field(1, ge=1)
+    # the GPU fast path (gantl.training.fast_path), used on CUDA only: mixed precision (bf16,
+    # else fp16 with loss scaling), and torch.compile of the training network
+    amp: bool = True
+    compile: bool = False
 
 
 class EvaluateConfig(_Section):

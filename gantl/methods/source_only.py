@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from gantl.config import TrainConfig
+from gantl.config import RuntimeConfig, TrainConfig
 from gantl.data.augment import augment_batch
 from gantl.eval.metrics import accuracy, predict
 from gantl.models.classifier import Architecture, Classifier, load_backbone, parameter_groups
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.batches import shuffled_batches
 from gantl.training.distributed import all_sum, data_parallel, shard, world
+from gantl.training.fast_path import FastPath
 
 log = logging.getLogger("gantl")
 
@@ -60,11 +61,13 @@ def train_classifier(
     on_step: Callable[[], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     epoch_rows: int | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> TrainResult:
     """Build `arch`, minimise cross-entropy with Adam, keep the epoch with the best `val` accuracy.
 
     train, val: (x N×C×H×W float in [-1, 1], y N int64). `epoch_rows`: rows an epoch visits
-    when `train` holds several views of each image (default: all of them).
+    when `train` holds several views of each image (default: all of them). `runtime`: the
+    GPU fast path's switches (default: mixed precision on CUDA, no compile).
     """
     generator = seed_everything(seed)  # before the model exists: its init is seeded too
     model = Classifier(arch)
@@ -76,7 +79,9 @@ def train_classifier(
     if len(x_train) == 0:
         raise ValueError("training split is empty")
     model = model.to(device)
-    trained = data_parallel(model, device)  # `model` itself in a single process
+    runtime = runtime or RuntimeConfig()
+    fast = FastPath(device, amp=runtime.amp, compile=runtime.compile)  # identity off CUDA
+    trained = fast.prepare(data_parallel(model, device))  # `model` itself on one CPU process
     processes = world()[1]
     groups = parameter_groups([model], cfg.lr, arch.backbone_lr)
     optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -94,14 +99,14 @@ def train_classifier(
         for idx in batches:
             # 1. prepare batch
             x, y = x_train[idx], y_train[idx]
-            x = shard(augment_batch(x, cfg.augment, generator)).to(device)
-            y = shard(y).to(device)
+            x = fast.batch(shard(augment_batch(x, cfg.augment, generator)))
+            y = fast.labels(shard(y))
             # 2. update F and C
-            logits = trained(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            with fast.autocast():
+                logits = trained(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            fast.step(loss, optimizer)
             # 3. log
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())

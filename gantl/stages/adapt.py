@@ -99,6 +99,7 @@ def adapt_seed(run: AdaptRun, seed: int, out: Path) -> dict[str, Any]:
             seed,
             on_step=run.on_step,
             epoch_rows=run.data.source_epoch_rows,
+            runtime=params.runtime,
         )
         if base == "source_only":
             return _save_pixel_classifier(run, trained, seed, out)

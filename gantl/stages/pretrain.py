@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gantl.checkpoint import input_hashes, save_checkpoint
-from gantl.config import Params, TrainConfig
+from gantl.config import Params, RuntimeConfig, TrainConfig
 from gantl.data.store import read_split
 from gantl.errors import ConfigError, DataError
 from gantl.io import atomic_dir
@@ -32,13 +32,13 @@ BASELINE = {"pretrain": "source_only", "oracle": "oracle"}  # the model each sta
 def pretrain(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "source") -> dict:
     """Source classifier F_s + C on labelled source train, per seed; selected on source val."""
     seeds = params.experiment.seeds
-    return train_stage("pretrain", "source", params.pretrain, seeds, prepared, out)
+    return train_stage("pretrain", "source", params.pretrain, seeds, prepared, out, params.runtime)
 
 
 def oracle(params: Params, prepared: Path = PREPARED, out: Path = MODELS / "oracle") -> dict:
     """The same network on target labels: the upper bound every report shows."""
     seeds = params.experiment.seeds
-    return train_stage("oracle", "target", params.oracle, seeds, prepared, out)
+    return train_stage("oracle", "target", params.oracle, seeds, prepared, out, params.runtime)
 
 
 def architecture(cfg: TrainConfig, meta: dict[str, Any]) -> Architecture:
@@ -63,7 +63,13 @@ def architecture(cfg: TrainConfig, meta: dict[str, Any]) -> Architecture:
 
 
 def train_stage(
-    stage: str, role: str, cfg: TrainConfig, seeds: list[int], prepared: Path, out: Path
+    stage: str,
+    role: str,
+    cfg: TrainConfig,
+    seeds: list[int],
+    prepared: Path,
+    out: Path,
+    runtime: RuntimeConfig | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Train and save one classifier per seed on `role`'s labelled train split."""
     paths = {split: split_path(prepared, role, split) for split in ("train", "val")}
@@ -91,9 +97,8 @@ def train_stage(
 
     with progress_bar(total, f"{stage} ({arch.name})") as bar, atomic_dir(out) as tmp:
         for seed in seeds:
-            result = train_classifier(
-                arch, train.tensors(), val.tensors(), cfg, seed, bar.advance, on_epoch=report
-            )
+            data = (arch, train.tensors(), val.tensors(), cfg, seed, bar.advance)
+            result = train_classifier(*data, on_epoch=report, runtime=runtime)
             manifests[seed] = manifest(
                 stage=stage,
                 trained_on=trained_on,
