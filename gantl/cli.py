@@ -175,7 +175,8 @@ NprocOpt = Annotated[
     typer.Option(
         min=1,
         help="Train with this many data-parallel processes (torchrun, DDP): each takes "
-        "batch_size rows of every step. pretrain and oracle (default: runtime.nproc).",
+        "batch_size rows of every step. pretrain, oracle and adapt with dann (default: "
+        "runtime.nproc).",
     ),
 ]
 
@@ -200,9 +201,9 @@ def stage(
     from gantl.training import distributed
 
     if not distributed.launched_by_torchrun():
-        processes = _processes(name, nproc, params_file)
+        processes = _processes(name, nproc, params_file, method)
         if processes > 1:
-            raise typer.Exit(_launch_data_parallel(name, processes))
+            raise typer.Exit(_launch_data_parallel(name, method, processes))
     distributed.init_from_env()
     writer = distributed.is_main()
     progress.configure(quiet or not writer)  # one process speaks: the one that writes
@@ -241,12 +242,22 @@ def stage(
         print_summary(result)
 
 
-DATA_PARALLEL_STAGES = ("pretrain", "oracle")
+DATA_PARALLEL_STAGES = ("pretrain", "oracle", "adapt")  # adapt: DANN (or a GAN's + DANN)
+DATA_PARALLEL_METHODS = ("dann", "source_only")
 
 
-def _processes(name: StageName, nproc: int | None, params_file: Path) -> int:
+def _trains_data_parallel(name: StageName, method: str | None) -> bool:
+    """pretrain and oracle; adapt with DANN, alone or on a GAN's translations."""
+    if name is StageName.adapt:
+        return (method or "").rpartition("+")[2] in DATA_PARALLEL_METHODS
+    return name.value in DATA_PARALLEL_STAGES
+
+
+def _processes(
+    name: StageName, nproc: int | None, params_file: Path, method: str | None = None
+) -> int:
     """--nproc, else params' runtime.nproc for the stages that train data-parallel."""
-    if nproc is not None or name.value not in DATA_PARALLEL_STAGES:
+    if nproc is not None or not _trains_data_parallel(name, method):
         return nproc or 1
     from gantl.config import load_params
 
@@ -256,7 +267,7 @@ def _processes(name: StageName, nproc: int | None, params_file: Path) -> int:
         raise fail(exc) from None
 
 
-def _launch_data_parallel(name: StageName, nproc: int) -> int:
+def _launch_data_parallel(name: StageName, method: str | None, nproc: int) -> int:
     """Rerun this very `gantl stage` command under torchrun with `nproc` processes (no shell:
     the arguments pass as a list); its exit status."""
     from gantl.training.distributed import torchrun_command
@@ -264,9 +275,13 @@ def _launch_data_parallel(name: StageName, nproc: int) -> int:
     if name.value not in DATA_PARALLEL_STAGES:
         raise fail(
             ConfigError(
-                f"--nproc: data-parallel training runs the {' and '.join(DATA_PARALLEL_STAGES)} "
+                "--nproc: data-parallel training runs the pretrain, oracle and adapt (DANN) "
                 f"stages, not {name.value} (use --nproc 1)"
             )
+        )
+    if not _trains_data_parallel(name, method):
+        raise fail(
+            ConfigError(f"--nproc: adapt trains data-parallel with dann, not {method} (use 1)")
         )
     argv, args = [], iter(sys.argv[1:])
     for arg in args:

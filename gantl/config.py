@@ -208,7 +208,7 @@ class TrainConfig(_Section):
 class RuntimeConfig(_Section):
     """How the training stages use the machine (results agree to float tolerance)."""
 
-    # data-parallel processes for pretrain and oracle (torchrun, DDP); `gantl stage --nproc`
+    # data-parallel processes for pretrain, oracle and adapt with DANN (torchrun); `--nproc`
     # overrides it. Each process takes batch_size rows of every step.
     nproc: Int = Field(1, ge=1)
     # the GPU fast path (gantl.training.fast_path), used on CUDA only: mixed precision (bf16,

@@ -72,6 +72,56 @@ def test_two_processes_at_batch_b_take_the_steps_of_one_at_2b(tmp_path):
         assert epoch_two == pytest.approx(epoch_one, rel=1e-5)  # loss, train acc, val acc
 
 
+DANN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from safetensors.torch import save_file
+    from gantl.config import AdaptConfig, DannConfig
+    from gantl.methods.dann import train_dann
+    from gantl.models.classifier import Architecture, Classifier
+    from gantl.training import distributed
+    from gantl.training.data import AdaptationData
+
+    torch.nn.Dropout.forward = torch.nn.Dropout2d.forward = lambda self, x: x
+    batch, out = int(sys.argv[1]), sys.argv[2]
+    distributed.init_from_env()
+    g = torch.Generator().manual_seed(0)
+    x_s, y = torch.rand(64, 1, 16, 16, generator=g) * 2 - 1, torch.arange(64) % 10
+    x_t = -x_s.flip(0)
+    torch.manual_seed(0)
+    source = Classifier(Architecture("lenet", 1, 16, 10))
+    data = AdaptationData(x_s, y, x_t, x_s[:16], y[:16], x_t[:16], y[:16])
+    cfg = DannConfig(epochs=2, batch_size=batch, device="cpu")
+    adapt = AdaptConfig(validator="neg_entropy", validation_samples=16)
+    result = train_dann(source, data, cfg, adapt, 0)
+    if distributed.is_main():
+        save_file(result.selected.state_dict(), out + ".safetensors")
+        logged = [{k: v for k, v in h.items() if k != "seconds"} for h in result.history]
+        open(out + ".json", "w").write(json.dumps(logged))
+    distributed.shutdown()
+    """
+)
+
+
+def test_dann_in_two_processes_at_batch_b_takes_the_steps_of_one_at_2b(tmp_path):
+    script = tmp_path / "dann.py"
+    script.write_text(DANN_SCRIPT)
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, str(script), "16", str(one)], env=_env(), check=True)
+    torchrun = torchrun_command(2, [])[: -len(["-m", "gantl.cli"])]
+    subprocess.run([*torchrun, str(script), "8", str(two)], env=_env(), check=True)
+    single, parallel = load_file(f"{one}.safetensors"), load_file(f"{two}.safetensors")
+    for key, value in single.items():
+        torch.testing.assert_close(parallel[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    logged_one = json.loads(Path(f"{one}.json").read_text())
+    logged_two = json.loads(Path(f"{two}.json").read_text())  # losses averaged over processes
+    for epoch_two, epoch_one in zip(logged_two, logged_one, strict=True):
+        assert epoch_two.keys() == epoch_one.keys()
+        for key, value in epoch_one.items():
+            assert epoch_two[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+
+
 def test_gantl_stage_pretrain_nproc_2_writes_one_checkpoint(tmp_path):
     params = yaml.safe_load(TINY_PARAMS)
     params["pretrain"] |= {"epochs": 1, "augment": "none"}
@@ -91,9 +141,11 @@ def test_nproc_is_refused_for_stages_that_do_not_train_data_parallel(tmp_path):
     (tmp_path / "params.yaml").write_text(TINY_PARAMS)
     result = run(["gantl", "stage", "evaluate", "--nproc", "2"], tmp_path, check=False)
     assert result.returncode == 2
-    assert "--nproc: data-parallel training runs the pretrain and oracle stages, not evaluate" in (
-        result.stdout + result.stderr
-    )
+    said = result.stdout + result.stderr
+    assert "--nproc: data-parallel training runs the pretrain, oracle and adapt (DANN) " in said
+    result = run(["gantl", "stage", "adapt", "--method", "adda", "--nproc", "2"], tmp_path, False)
+    assert result.returncode == 2
+    assert "--nproc: adapt trains data-parallel with dann, not adda" in result.stderr
 
 
 def test_runtime_nproc_in_params_is_the_default_of_the_training_stages(tmp_path):
@@ -104,5 +156,7 @@ def test_runtime_nproc_in_params_is_the_default_of_the_training_stages(tmp_path)
     assert _processes(StageName.pretrain, None, tmp_path / "params.yaml") == 2
     assert _processes(StageName.oracle, 3, tmp_path / "params.yaml") == 3  # --nproc wins
     assert _processes(StageName.evaluate, None, tmp_path / "params.yaml") == 1
+    assert _processes(StageName.adapt, None, tmp_path / "params.yaml", "cyclegan+dann") == 2
+    assert _processes(StageName.adapt, None, tmp_path / "params.yaml", "adda") == 1  # one
     (tmp_path / "old.yaml").write_text(TINY_PARAMS)  # a params file from before `runtime`
     assert _processes(StageName.pretrain, None, tmp_path / "old.yaml") == 1

@@ -30,6 +30,13 @@ from gantl.models.discriminator import DomainDiscriminator
 from gantl.models.grl import grad_reverse
 from gantl.runtime import resolve_device, seed_everything
 from gantl.training.data import AdaptationData
+from gantl.training.distributed import (
+    averaged,
+    mean_over_processes,
+    shard,
+    sync_batch_norm,
+    world,
+)
 from gantl.training.meters import EpochAverage
 from gantl.training.schedules import annealed_lr, dann_lambda, set_lr
 from gantl.training.selection import AdaptResult, KeepBest
@@ -113,25 +120,27 @@ def train_dann(
     generator = torch.Generator().manual_seed(seed)
     device = resolve_device(cfg.device)
     model = copy.deepcopy(source_model) if cfg.init == "source" else Classifier(source_model.arch)
-    model.to(device)
+    model = sync_batch_norm(model.to(device), device)  # one batch over processes (torchrun)
     disc = DomainDiscriminator(model.encoder.out_features, cfg.disc_hidden).to(device)
+    processes = world()[1]  # each takes its share of a global batch of processes × batch_size
 
     def sgd(*modules: nn.Module) -> torch.optim.SGD:
         groups = parameter_groups(modules, cfg.lr, model.arch.backbone_lr)
-        return torch.optim.SGD(
-            groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        return averaged(
+            torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         )
 
     optimizers = [sgd(model, disc)] if cfg.variant == "grl" else [sgd(model), sgd(disc)]
-    steps = data.steps_per_epoch(cfg.batch_size)
+    steps = data.steps_per_epoch(cfg.batch_size * processes)
     total = cfg.epochs * steps
     keep = KeepBest(data, adapt, cfg.epochs, device, seed)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         disc.train()
         meter = EpochAverage()
-        pairs = data.paired_batches(cfg.batch_size, generator)
+        pairs = data.paired_batches(cfg.batch_size * processes, generator)
         for i, (idx_s, idx_t) in enumerate(pairs):
+            idx_s, idx_t = shard(idx_s), shard(idx_t)
             # progress p drives both schedules: μ_p for every optimiser, λ_p for the GRL
             p = ((epoch - 1) * steps + i) / total
             for opt in optimizers:
@@ -145,5 +154,5 @@ def train_dann(
                 meter.add(dann_alternating_step(model, disc, *optimizers, x_s, y_s, x_t, lam))
             if on_step is not None:
                 on_step()
-        keep.end_epoch(epoch, model, meter.means() | {"lambda": lam})
+        keep.end_epoch(epoch, model, mean_over_processes(meter.means()) | {"lambda": lam})
     return keep.result(model)

@@ -96,3 +96,50 @@ def all_sum(values: Sequence[float]) -> list[float]:
     total = torch.tensor(list(values), dtype=torch.float64)
     dist.all_reduce(total)
     return total.tolist()
+
+
+def sync_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
+    """`module` with its batch norm layers synchronised over the processes, on GPUs (the only
+    place torch synchronises them); `module` itself otherwise. Parameters are shared."""
+    if world()[1] == 1 or device.type != "cuda":
+        return module
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
+class AveragedOptimizer:
+    """An optimizer whose step first averages every gradient over the processes, as DDP's
+    reducer does, for methods that call several networks apart (DANN: F, C and D) where one
+    DDP wrapper cannot see the whole step. Everything else is the wrapped optimizer's."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer = optimizer
+
+    def __getattr__(self, name: str):
+        return getattr(self.optimizer, name)
+
+    def step(self, closure=None):
+        grads = [
+            p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None
+        ]
+        if grads:
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= world()[1]
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+        return self.optimizer.step(closure)
+
+
+def averaged(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """`optimizer`, averaging gradients over the processes first when there are several."""
+    return optimizer if world()[1] == 1 else AveragedOptimizer(optimizer)  # type: ignore[return-value]
+
+
+def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
+    """Each logged epoch mean averaged over the processes (unchanged in a single process)."""
+    size = world()[1]
+    if size == 1:
+        return values
+    return dict(zip(values, (v / size for v in all_sum(list(values.values()))), strict=True))
