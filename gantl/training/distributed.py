@@ -83,8 +83,7 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     in a single process. The wrapper shares its parameters with `model`."""
     if world()[1] == 1:
         return model
-    if device.type == "cuda":  # torch synchronises batch norm on GPUs only
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = sync_batch_norm(model, device)
     ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
